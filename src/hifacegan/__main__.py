@@ -1,0 +1,7 @@
+"""``python -m hifacegan`` runs the command-line interface."""
+
+import sys
+
+from hifacegan.cli import main
+
+sys.exit(main())

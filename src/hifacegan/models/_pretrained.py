@@ -1,0 +1,67 @@
+"""Weights shipped inside the package. Nothing is ever downloaded: a model is either in this table
+(and in ``hifacegan/weights/``) or a local file the user passes with ``--model``."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from hifacegan.models.checkpoint import CheckpointError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """One shipped weights file.
+
+    Attributes:
+        name: what users call it.
+        filename: file inside ``hifacegan/weights/``.
+        sha256: checked before loading.
+        variant: generator variant.
+        ngf: base width.
+        size: training crop size (pixels, square).
+        task: degradations it was trained on.
+        data: training data and its licence.
+    """
+
+    name: str
+    filename: str
+    sha256: str
+    variant: str
+    ngf: int
+    size: int
+    task: str
+    data: str
+
+
+# The default model; filled in when it is trained and committed (training issue).
+PRETRAINED: dict[str, PretrainedWeights] = {}
+DEFAULT_MODEL_NAME: str | None = None
+
+
+class NoDefaultModelError(CheckpointError):
+    """No shipped default model is available."""
+
+
+def default_model_path() -> Path:
+    """Path of the shipped default model, verified against its sha256.
+
+    Raises:
+        NoDefaultModelError: no default model is shipped (yet), or its file is missing or corrupt.
+    """
+    if DEFAULT_MODEL_NAME is None:
+        raise NoDefaultModelError(
+            "no default model is shipped with this version of hifacegan yet; pass a checkpoint with "
+            "--model PATH (official Face-Renovation .pth, BasicSR .pth or our .safetensors)"
+        )
+    entry = PRETRAINED[DEFAULT_MODEL_NAME]
+    path = WEIGHTS_DIR / entry.filename
+    if not path.is_file():
+        raise NoDefaultModelError(f"the default model file {path} is missing; reinstall hifacegan")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != entry.sha256:
+        raise NoDefaultModelError(f"the default model file {path} is corrupt (sha256 {digest[:12]}...); reinstall")
+    return path
