@@ -60,11 +60,12 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "global" not in str(exc):  # garbage bytes, not a pickle of forbidden objects
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt or not a pickle)") from exc
         raise CheckpointError(
             f"{path}: refused: the file contains pickled Python objects that are not tensors, and "
             f"loading them could run arbitrary code. Only plain state dicts are accepted; if you trust the "
-            f"file, re-save its state_dict (torch.save(model.state_dict(), ...)) or convert it to safetensors. "
-            f"({str(exc).splitlines()[0]})"
+            f"file, re-save its state_dict (torch.save(model.state_dict(), ...)) or convert it to safetensors."
         ) from exc
     except (RuntimeError, EOFError, OSError) as exc:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc})") from exc

@@ -1,0 +1,139 @@
+"""Checkpoint reading, adapting, converting and the errors users see."""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import hifacegan
+from hifacegan.cli import main as cli_main
+from hifacegan.models import CheckpointError, create_model, read_weights, save_model
+from hifacegan.models.adapters import adapt_official, clean_state_dict, detect_layout, infer_architecture
+from hifacegan.models.checkpoint import model_card_for
+
+
+class NotATensor:  # a pickled object that weights_only loading must refuse
+    def __init__(self):
+        self.payload = "anything"
+
+
+def _tiny_state():
+    return create_model("test_hifacegan").state_dict()
+
+
+def test_pickled_non_tensor_object_is_refused(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": _tiny_state(), "extra": NotATensor()}, path)
+    with pytest.raises(CheckpointError, match="refused.*not tensors"):
+        hifacegan.load_model(path)
+
+
+def test_wrong_shape_names_the_first_mismatching_key(tmp_path):
+    state = collections.OrderedDict(_tiny_state())
+    first = next(iter(state))
+    state[first] = torch.zeros(7, 7)
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=f"wrong shape for key '{first}'"):
+        hifacegan.load_model(path, arch="hifacegan", ngf=8)
+
+
+def test_missing_keys_are_listed(tmp_path):
+    state = _tiny_state()
+    removed = "to_rgbs.0.bias"
+    del state[removed]
+    path = tmp_path / "partial.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=removed):
+        hifacegan.load_model(path)
+
+
+def test_not_a_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "photo.pth"
+    path.write_bytes(b"\x89PNG not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+        hifacegan.load_model(path)
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        hifacegan.load_model(tmp_path / "missing.pth")
+
+
+def test_clean_state_dict_unwraps_and_strips_prefixes():
+    state = {"module._orig_mod.fc.weight": torch.zeros(1)}
+    assert list(clean_state_dict({"params_ema": state, "params": {"x": torch.zeros(1)}})) == ["fc.weight"]
+
+
+def test_layout_detection_and_inference():
+    official = {"G_middle_0.conv_0.bias": torch.zeros(1)}
+    assert detect_layout(official) == "official"
+    assert detect_layout({"lip_encoder.model.0.weight": torch.zeros(1)}) == "basicsr"
+    for variant, ngf in (("hifacegan", 8), ("lipspade", 8), ("spade", 8)):
+        assert infer_architecture(create_model(variant, ngf=ngf).state_dict()) == (variant, ngf)
+    with pytest.raises(ValueError, match="not a HiFaceGAN generator"):
+        infer_architecture({"conv.weight": torch.zeros(1)})
+
+
+def test_official_and_basicsr_files_give_identical_models(reference_dir):
+    official, _ = read_weights(reference_dir / "lipspade_ngf8_official.pth")
+    basicsr, _ = read_weights(reference_dir / "lipspade_ngf8_basicsr.pth")
+    assert detect_layout(official) == "official" and detect_layout(basicsr) == "basicsr"
+    a, b = adapt_official(official), adapt_official(basicsr)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_convert_cli_round_trip(reference_dir, tmp_path):
+    out = tmp_path / "lipspade8.safetensors"
+    assert cli_main(["convert", str(reference_dir / "lipspade_ngf8_official.pth"), str(out), "--task", "test"]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["variant"] == "lipspade" and card["ngf"] == 8 and card["task"] == "test"
+    io = np.load(reference_dir / "lipspade_ngf8_io.npz")
+    x = torch.from_numpy(io["face128_input"])
+    with torch.no_grad():
+        converted = hifacegan.load_model(out)(x)
+    assert (converted - torch.from_numpy(io["face128_output"])).abs().max().item() <= 1e-4
+    assert cli_main(["convert", str(out), str(out)]) == 2  # never overwrites its input
+
+
+def test_save_model_half_precision_round_trip(tmp_path):
+    model = create_model("test_hifacegan")
+    path = save_model(tmp_path / "m.safetensors", model, model_card_for(model, "hifacegan", 8), dtype=torch.float16)
+    state, card = read_weights(path)
+    assert card["dtype"] == "float16" and card["variant"] == "hifacegan"
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    loaded = hifacegan.load_model(path, for_inference=False)
+    for key, value in model.state_dict().items():
+        assert torch.allclose(loaded.state_dict()[key], value.half().float())
+
+
+def test_unknown_variant_suggests_close_names():
+    with pytest.raises(ValueError, match="Did you mean 'lipspade'"):
+        create_model("lipspad")
+
+
+def test_restore_tensor_handles_sizes_not_multiple_of_32():
+    model = hifacegan.prepare_for_inference(create_model("test_hifacegan"))
+    for h, w in ((50, 70), (20, 33), (64, 64)):
+        out = hifacegan.restore_tensor(model, torch.rand(2, 3, h, w))
+        assert out.shape == (2, 3, h, w)
+        assert out.min() >= 0 and out.max() <= 1
+    with pytest.raises(ValueError, match="multiples of 32"):
+        model(torch.rand(1, 3, 50, 64))
+
+
+def test_padding_is_reflect_and_cropped_back():
+    """A 96x96 image padded to 128 and cropped back equals running the model on the reflect-padded image."""
+    model = hifacegan.prepare_for_inference(create_model("test_hifacegan"))
+    x = torch.rand(1, 3, 100, 96)
+    padded = torch.nn.functional.pad(x, (0, 0, 0, 28), mode="reflect")
+    with torch.no_grad():
+        expected = model(padded)[..., :100, :].clamp(0, 1)
+    assert torch.allclose(hifacegan.restore_tensor(model, x), expected, atol=1e-6)
+
+
+def test_progressive_phase_output_sizes():
+    model = create_model("test_hifacegan")
+    x = torch.rand(1, 3, 64, 64)
+    assert [model(x, phase=p).shape[-1] for p in (1, 2, 3, 4)] == [8, 16, 32, 64]
