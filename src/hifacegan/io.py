@@ -137,7 +137,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageReadError(f"{path}: refused as a possible decompression bomb ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(f"{path}: not a readable image, or truncated/corrupt ({exc})") from exc
+        raise ImageReadError(f"{path}: not a readable image: unknown format, truncated or corrupt ({exc})") from exc
     mode = image.mode
     sixteen = _read_sixteen_bit(path) if mode in ("I;16", "I;16B", "I;16L", "I", "RGB", "RGBA") and path.suffix.lower() in (".png", ".tif", ".tiff") else None
     image = ImageOps.exif_transpose(image)
