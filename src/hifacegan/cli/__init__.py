@@ -14,6 +14,10 @@ import sys
 _COMMANDS: tuple[tuple[str, str], ...] = (
     ("restore", "hifacegan.cli.restore"),
     ("convert", "hifacegan.cli.convert"),
+    ("train", "hifacegan.cli.train"),
+    ("degrade", "hifacegan.cli.degrade"),
+    ("evaluate", "hifacegan.cli.evaluate"),
+    ("benchmark-tasks", "hifacegan.cli.benchmark_tasks"),
 )
 
 

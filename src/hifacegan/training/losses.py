@@ -1,0 +1,151 @@
+"""HiFaceGAN's training losses (paper Sec. 3.3; the SPADE/pix2pixHD objective of the official code).
+
+* :class:`LSGANLoss`: least-squares GAN on the last output (patch logits) of each discriminator
+  scale, averaged over scales (official ``gan_mode='ls'``).
+* :class:`FeatureMatchingLoss`: L1 between the discriminator's intermediate features of fake and
+  real images, ``weight / num_D`` per scale (official ``lambda_feat=10``).
+* :class:`PerceptualLoss`: L1 between perceptual-network features with per-level weights
+  1/32, 1/16, 1/8, 1/4, 1 (official ``VGGLoss``, ``lambda_vgg=10``).
+* :class:`GeneratorObjective` combines them (plus an optional pixel L1, not in the paper) with
+  explicit weights and returns every term for logging.
+
+All losses are computed in float32, also under bf16 autocast. Images are compared in ``[0, 1]``:
+the generator's ``tanh`` output is used as it is (the official code treats it as ``[0, 1]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hifacegan.training.perceptual import PERCEPTUAL_LAYER_WEIGHTS, PerceptualNetwork, feature_l1
+
+__all__ = ["FeatureMatchingLoss", "GeneratorObjective", "LSGANLoss", "PerceptualLoss", "discriminator_loss"]
+
+DiscriminatorOutput = list[list[torch.Tensor]]
+
+
+class LSGANLoss(nn.Module):
+    """Least-squares GAN loss over a multi-scale discriminator output.
+
+    ``mean((D(x) - target)^2)`` of each scale's last map, target 1 for "real", 0 for "fake",
+    averaged over scales. The generator uses ``target_is_real=True`` on its fakes.
+    """
+
+    def forward(self, outputs: DiscriminatorOutput, target_is_real: bool) -> torch.Tensor:
+        """Args: ``outputs`` per scale, the list of layer outputs (last = logits); returns a scalar."""
+        target = 1.0 if target_is_real else 0.0
+        losses = [F.mse_loss(scale[-1].float(), torch.full_like(scale[-1], target, dtype=torch.float32))
+                  for scale in outputs]
+        return torch.stack(losses).mean()
+
+
+class FeatureMatchingLoss(nn.Module):
+    """Discriminator feature matching (pix2pixHD): L1 of every intermediate layer, real features constant.
+
+    Args:
+        weight: total weight (official ``lambda_feat=10``); each scale contributes ``weight / num_D``.
+    """
+
+    def __init__(self, weight: float = 10.0) -> None:
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, fake: DiscriminatorOutput, real: DiscriminatorOutput) -> torch.Tensor:
+        if len(fake) != len(real):
+            raise ValueError(f"fake and real outputs have {len(fake)} and {len(real)} scales")
+        num_d = len(fake)
+        total = fake[0][0].new_zeros((), dtype=torch.float32)
+        for fake_scale, real_scale in zip(fake, real):
+            for f, r in zip(fake_scale[:-1], real_scale[:-1]):  # the last output is the logit map
+                total = total + F.l1_loss(f.float(), r.detach().float()) * (self.weight / num_d)
+        return total
+
+
+class PerceptualLoss(nn.Module):
+    """Weighted L1 between perceptual features of output and target.
+
+    Args:
+        network: frozen feature extractor returning five levels.
+        weight: overall weight (official ``lambda_vgg=10``).
+        layer_weights: per-level weights (official 1/32, 1/16, 1/8, 1/4, 1).
+    """
+
+    def __init__(self, network: PerceptualNetwork, weight: float = 10.0,
+                 layer_weights: tuple[float, ...] = PERCEPTUAL_LAYER_WEIGHTS) -> None:
+        super().__init__()
+        self.network = network
+        self.weight = weight
+        self.layer_weights = layer_weights
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``output``, ``target``: ``(N, 3, H, W)`` in ``[0, 1]``; returns ``weight * sum_l w_l * L1_l``."""
+        with torch.no_grad():
+            target_features = self.network(target)
+        return self.weight * feature_l1(self.network(output), target_features, self.layer_weights)
+
+
+def discriminator_loss(gan: LSGANLoss, fake: DiscriminatorOutput, real: DiscriminatorOutput
+                       ) -> dict[str, torch.Tensor]:
+    """The discriminator's objective: LSGAN fake -> 0 plus real -> 1 (official ``D_Fake + D_real``)."""
+    d_fake = gan(fake, target_is_real=False)
+    d_real = gan(real, target_is_real=True)
+    return {"d_fake": d_fake, "d_real": d_real, "d_total": d_fake + d_real}
+
+
+@dataclass(frozen=True)
+class _Weights:
+    gan: float
+    feat: float
+    perceptual: float
+    l1: float
+
+
+class GeneratorObjective(nn.Module):
+    """The generator's objective with explicit weights.
+
+    Args:
+        perceptual: perceptual network (None: no perceptual term).
+        gan: LSGAN weight (official 1).
+        feat: feature-matching weight (official 10).
+        perceptual_weight: perceptual weight (official 10).
+        l1: pixel L1 weight (not in the paper; 0).
+    """
+
+    def __init__(self, perceptual: PerceptualNetwork | None, gan: float = 1.0, feat: float = 10.0,
+                 perceptual_weight: float = 10.0, l1: float = 0.0) -> None:
+        super().__init__()
+        self.weights = _Weights(gan, feat, perceptual_weight, l1)
+        self.gan_loss = LSGANLoss()
+        self.feat_loss = FeatureMatchingLoss(feat)
+        self.perceptual_loss = PerceptualLoss(perceptual, perceptual_weight) if perceptual is not None else None
+
+    def reconstruction(self, output: torch.Tensor, target: torch.Tensor, l1: float | None = None
+                       ) -> dict[str, torch.Tensor]:
+        """Terms that need no discriminator: perceptual and pixel L1 (``l1`` overrides the configured weight)."""
+        terms: dict[str, torch.Tensor] = {}
+        if self.perceptual_loss is not None and self.weights.perceptual > 0:
+            terms["g_perceptual"] = self.perceptual_loss(output, target)
+        l1_weight = self.weights.l1 if l1 is None else l1
+        if l1_weight > 0:
+            terms["g_l1"] = l1_weight * F.l1_loss(output.float(), target.float())
+        return terms
+
+    def adversarial(self, fake: DiscriminatorOutput, real: DiscriminatorOutput) -> dict[str, torch.Tensor]:
+        """Terms from the discriminator: LSGAN ("fake is real") and feature matching."""
+        terms: dict[str, torch.Tensor] = {}
+        if self.weights.gan > 0:
+            terms["g_gan"] = self.weights.gan * self.gan_loss(fake, target_is_real=True)
+        if self.weights.feat > 0:
+            terms["g_feat"] = self.feat_loss(fake, real)
+        return terms
+
+
+def total(terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum of loss terms (a float32 scalar)."""
+    if not terms:
+        raise ValueError("no loss terms: every loss weight is 0")
+    return torch.stack([t.float() for t in terms.values()]).sum()

@@ -1,0 +1,141 @@
+"""Config loading: unknown keys and wrong types are rejected, overrides are parsed as literals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hifacegan.training.config import (
+    ConfigError,
+    apply_overrides,
+    config_from_dict,
+    dump_config,
+    load_config,
+    parse_override,
+)
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_reads_file_with_exponent_floats_and_lists(tmp_path):
+    config = load_config(_write(tmp_path, "model:\n  ngf: 16\ntrain:\n  lr_g: 1e-4\n  lr_d: 4E-4\n"
+                                          "data:\n  tasks: [sr4x, jpeg]\n  max_items: null\n"))
+    assert config.model.ngf == 16 and config.train.lr_g == 1e-4 and config.train.lr_d == 4e-4
+    assert config.data.tasks == ("sr4x", "jpeg") and config.data.max_items is None
+    assert config.model.variant == "hifacegan"  # untouched defaults
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("modle:\n  ngf: 8\n", r"unknown config key 'modle'.*Did you mean 'model'"),
+    ("train:\n  lr: 1e-4\n", r"unknown config key 'train.lr'.*'lr_g'"),
+    ("train:\n  steps: ten\n", r"train.steps: expected int, got 'ten'"),
+    ("train:\n  steps: 10.5\n", r"train.steps: expected int"),
+    ("train:\n  steps: true\n", r"train.steps: expected int"),
+    ("data:\n  flip: 1\n", r"data.flip: expected bool"),
+    ("data:\n  tasks: [sr4x, 3]\n", r"data.tasks\[1\]: expected str"),
+    ("data:\n  max_items: many\n", r"data.max_items: expected int \| None"),
+    ("loss:\n  perceptual_net: vgg16\n", r"loss.perceptual_net='vgg16' is not valid.*'mobilenet_v2'"),
+    ("data:\n  size: 100\n", r"multiple of 32"),
+    ("train:\n  steps: 10\n  decay_steps: 20\n", r"cannot exceed"),
+    ("model: 3\n", r"model: expected a mapping"),
+    ("- a\n- b\n", r"mapping at the top level"),
+    ("train: [\n", r"not valid YAML"),
+])
+def test_rejects_invalid_files(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(_write(tmp_path, text))
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_overrides_apply_in_order_with_literal_values(tmp_path):
+    path = _write(tmp_path, "train:\n  steps: 10\n  lr_g: 1e-4\n")
+    config = load_config(path, ["train.steps=20", "train.lr_g=2e-4", "data.tasks=[deblur,denoise]",
+                                "data.max_items=null", "run_dir=runs/x y", "train.amp=off", "train.steps=30",
+                                "loss.l1=1", "data.flip=false"])
+    assert config.train.steps == 30 and config.train.lr_g == 2e-4
+    assert config.data.tasks == ("deblur", "denoise") and config.data.max_items is None
+    assert config.run_dir == "runs/x y" and config.train.amp == "off"
+    assert config.loss.l1 == 1.0 and isinstance(config.loss.l1, float) and config.data.flip is False
+
+
+@pytest.mark.parametrize(("override", "match"), [
+    ("train.stepz=3", r"unknown config key 'train.stepz'.*'steps'"),
+    ("optim.lr=3", r"unknown config key 'optim.lr'"),
+    ("steps=3", r"unknown config key 'steps'"),
+    ("train.steps", r"must look like section.key=value"),
+    ("train.steps=abc", r"train.steps: expected int"),
+    ("train.steps={a: 1}", r"one key at a time"),
+])
+def test_rejects_bad_overrides(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, [override])
+
+
+def test_override_values_are_never_evaluated():
+    key, value = parse_override("run_dir=__import__('os').system('echo pwned')")
+    assert key == "run_dir" and value == "__import__('os').system('echo pwned')"
+    assert apply_overrides({}, ["train.seed=3"]) == {"train": {"seed": 3}}
+
+
+def test_dump_round_trips(tmp_path):
+    config = load_config(None, ["data.tasks=[sr4x]", "train.lr_g=3e-5", "data.max_items=5"])
+    again = load_config(_write(tmp_path, dump_config(config)))
+    assert again == config
+
+
+def test_config_is_frozen():
+    config = config_from_dict({})
+    with pytest.raises(AttributeError):
+        config.train.steps = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["ffhq512_paper.yaml", "tiny_cpu.yaml", "default_utkface128.yaml"])
+def test_shipped_configs_load(name):
+    config = load_config(CONFIGS / name)
+    assert config.train.lr_g == 1e-4 and config.train.lr_d == 4e-4
+    assert (config.train.beta1, config.train.beta2) == (0.0, 0.9)
+    assert config.loss.feat == 10.0 and config.loss.perceptual == 10.0
+
+
+def test_paper_config_matches_official_settings():
+    config = load_config(CONFIGS / "ffhq512_paper.yaml")
+    m, d, t = config.model, config.data, config.train
+    assert (m.variant, m.ngf, d.size, t.batch_size) == ("hifacegan", 64, 512, 2)
+    assert config.loss.perceptual_net == "vgg19" and config.loss.perceptual_imagenet_norm is False
+    # 30 constant + 20 decaying epochs.
+    assert config.train.decay_steps / config.train.steps == pytest.approx(20 / 50)
+
+
+def test_paired_source_needs_degraded_folders():
+    with pytest.raises(ConfigError, match="train_lq_root"):
+        load_config(None, ["data.source=paired", "data.train_root=hq"])
+    with pytest.raises(ConfigError, match="val_lq_root"):
+        load_config(None, ["data.source=paired", "data.train_root=hq", "data.train_lq_root=lq", "data.val_root=v"])
+    with pytest.raises(ConfigError, match="data.source='pairs' is not valid"):
+        load_config(None, ["data.source=pairs"])
+
+
+def test_degradation_ranges_follow_the_training_size(tmp_path):
+    from hifacegan.training.trainer import degradation_config
+
+    assert degradation_config(load_config(None, ["data.size=512"])).mosaic_block == 16  # official, 512 px
+    assert degradation_config(load_config(None, ["data.size=128"])).mosaic_block == 4
+    assert degradation_config(load_config(None, ["data.size=128", "data.degradation_scale=false"])).mosaic_block == 16
+    ranges = tmp_path / "ranges.yaml"
+    ranges.write_text("mosaic_block: 8\n")
+    config = load_config(None, ["data.size=256", f"data.degradation_config={ranges}"])
+    assert degradation_config(config).mosaic_block == 4
+    ranges.write_text("mosaik_block: 8\n")
+    with pytest.raises(ConfigError, match="mosaik_block"):
+        degradation_config(config)

@@ -1,0 +1,71 @@
+"""Loss values on hand-made inputs (official semantics: LSGAN over scales, feature matching x10/num_D)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from _tiny import TinyPerceptual
+
+from hifacegan.training.losses import (
+    FeatureMatchingLoss,
+    GeneratorObjective,
+    LSGANLoss,
+    PerceptualLoss,
+    discriminator_loss,
+    total,
+)
+
+
+def _scales(values, n_layers=3):
+    """Two scales; each layer a constant map, the last (logits) filled with ``values[scale]``."""
+    return [[torch.full((2, 4, 5, 5), float(i)) for i in range(n_layers - 1)] + [torch.full((2, 1, 3, 3), v)]
+            for v in values]
+
+
+def test_lsgan_averages_scales():
+    gan = LSGANLoss()
+    out = _scales([1.0, 0.0])
+    assert gan(out, True).item() == pytest.approx((0.0 + 1.0) / 2)
+    assert gan(out, False).item() == pytest.approx((1.0 + 0.0) / 2)
+    assert gan(_scales([3.0, 3.0]), True).item() == pytest.approx(4.0)
+    d = discriminator_loss(gan, _scales([0.5, 0.5]), _scales([1.0, 1.0]))
+    assert d["d_fake"].item() == pytest.approx(0.25) and d["d_real"].item() == 0.0
+    assert d["d_total"].item() == pytest.approx(0.25)
+
+
+def test_feature_matching_weights_layers_by_weight_over_num_d():
+    fake = _scales([5.0, 5.0])
+    real = [[f + 0.5 for f in scale[:-1]] + [scale[-1] - 7] for scale in _scales([5.0, 5.0])]
+    # 2 scales x 2 intermediate layers, each L1 = 0.5, weight 10 / 2 per scale; logits ignored.
+    assert FeatureMatchingLoss(10.0)(fake, real).item() == pytest.approx(4 * 0.5 * 10 / 2)
+
+
+def test_feature_matching_treats_real_features_as_constants():
+    fake = [[torch.zeros(1, 2, 2, 2, requires_grad=True), torch.zeros(1, 1, 1, 1)]]
+    real = [[torch.ones(1, 2, 2, 2, requires_grad=True), torch.zeros(1, 1, 1, 1)]]
+    FeatureMatchingLoss(10.0)(fake, real).backward()
+    assert fake[0][0].grad is not None and real[0][0].grad is None
+
+
+def test_perceptual_loss_zero_for_equal_images_and_gradient_only_to_output():
+    loss = PerceptualLoss(TinyPerceptual(), weight=10.0)
+    target = torch.rand(1, 3, 32, 32)
+    assert loss(target, target).item() == 0.0
+    output = torch.rand(1, 3, 32, 32, requires_grad=True)
+    value = loss(output, target)
+    value.backward()
+    assert value.item() > 0 and output.grad is not None and output.grad.abs().sum() > 0
+    assert all(p.grad is None for p in loss.network.parameters())
+
+
+def test_generator_objective_terms_and_weights():
+    objective = GeneratorObjective(TinyPerceptual(), gan=2.0, feat=10.0, perceptual_weight=10.0, l1=0.5)
+    out, target = torch.zeros(1, 3, 32, 32), torch.full((1, 3, 32, 32), 0.25)
+    rec = objective.reconstruction(out, target)
+    assert set(rec) == {"g_perceptual", "g_l1"} and rec["g_l1"].item() == pytest.approx(0.5 * 0.25)
+    assert objective.reconstruction(out, target, l1=0.0).keys() == {"g_perceptual"}
+    adv = objective.adversarial(_scales([0.0, 0.0]), _scales([0.0, 0.0]))
+    assert adv["g_gan"].item() == pytest.approx(2.0) and adv["g_feat"].item() == 0.0
+    assert total({**rec, **adv}).item() == pytest.approx(sum(v.item() for v in {**rec, **adv}.values()))
+    with pytest.raises(ValueError, match="no loss terms"):
+        total({})

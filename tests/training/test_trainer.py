@@ -1,0 +1,211 @@
+"""The training loop on the CPU: losses, exact resume, NaN guard, budget stop, export."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from _tiny import TinyFaces, TinyPerceptual, tiny_config
+
+import hifacegan
+from hifacegan.training import NonFiniteLossError, Trainer
+from hifacegan.training.checkpoint import latest_checkpoint, load_checkpoint
+from hifacegan.training.config import ConfigError
+
+
+def _trainer(config, resume=None, dataset=None, val=False):
+    return Trainer(config, dataset if dataset is not None else TinyFaces(), val_dataset=val, resume=resume,
+                   perceptual=TinyPerceptual())
+
+
+def _states(trainer):
+    states = {"G": trainer.generator.state_dict(), "D": trainer.discriminator.state_dict()}
+    if trainer.ema is not None:
+        states["EMA"] = trainer.ema.module.state_dict()
+    return states
+
+
+def _assert_identical(a, b):
+    for net in a:
+        assert a[net].keys() == b[net].keys()
+        for key in a[net]:
+            assert torch.equal(a[net][key], b[net][key]), f"{net}.{key} differs"
+
+
+def test_tiny_model_trains_with_finite_moving_losses(tmp_path):
+    config = tiny_config(tmp_path / "run", "train.steps=5", "train.warmup_steps=2")
+    trainer = _trainer(config)
+    before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    result = trainer.fit()
+    trainer.close()
+    assert result.step == 5 and result.reason == "done" and result.images_seen == 10
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["kind"] == "train"]
+    assert [r["step"] for r in train] == [1, 2, 3, 4, 5]
+    for r in train:
+        assert all(math.isfinite(v) for k, v in r.items() if k != "kind")
+    # Warm-up steps have no adversarial terms; later steps have all of them.
+    assert "g_gan" not in train[0] and "d_total" not in train[1]
+    assert {"g_gan", "g_feat", "g_perceptual", "d_fake", "d_real", "d_total"} <= set(train[2])
+    g_losses = [r["g_total"] for r in train]
+    assert len(set(g_losses)) == len(g_losses), f"generator loss does not move: {g_losses}"
+    assert train[0]["images_per_s"] > 0
+    after = trainer.generator.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if after[k].is_floating_point())
+    # Frozen progressive heads stay as initialised; the used head learns.
+    assert torch.equal(before["to_rgbs.0.weight"], after["to_rgbs.0.weight"])
+    assert not torch.equal(before["to_rgbs.3.weight"], after["to_rgbs.3.weight"])
+    # The run folder holds the resolved config, the environment, a checkpoint and the exported model.
+    run = tmp_path / "run"
+    assert (run / "config.yaml").is_file() and (run / "environment.json").is_file()
+    assert latest_checkpoint(run) is not None
+
+
+def test_warmup_reduces_reconstruction_loss(tmp_path):
+    config = tiny_config(tmp_path / "run", "train.steps=12", "train.warmup_steps=12", "train.lr_g=1e-3",
+                         "model.init=default")
+    trainer = _trainer(config, dataset=TinyFaces(n=2))
+    trainer.fit()
+    trainer.close()
+    train = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    l1 = [r["g_l1"] for r in train if r["kind"] == "train"]
+    assert l1[-1] < 0.8 * l1[0], l1
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["stop-and-save", "crash-after-checkpoint"])
+def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path, crash):
+    overrides = ("train.steps=7", "train.warmup_steps=2", "train.ema_decay=0.9", "train.decay_steps=4",
+                 "train.ckpt_every=3")
+    # 8 images, batch 2: 4 steps per epoch, so the interruption falls mid-epoch and resuming crosses an epoch.
+    reference = _trainer(tiny_config(tmp_path / "a", *overrides))
+    reference.fit()
+    reference.close()
+
+    first = _trainer(tiny_config(tmp_path / "b", *overrides))
+    # crash: die at step 5 without saving; the checkpoint of step 3 is what survives.
+    first.fit(stop_at=5, save_on_stop=not crash)
+    first.close()
+    saved = load_checkpoint(latest_checkpoint(tmp_path / "b"))
+    assert saved["step"] == (3 if crash else 5)
+    assert len(saved["rng"]) == 1 and saved["optimizer_g"]["state"]
+
+    second = _trainer(tiny_config(tmp_path / "b", *overrides), resume="auto")
+    assert second.step == saved["step"]
+    result = second.fit()
+    second.close()
+    assert result.step == 7
+    _assert_identical(_states(reference), _states(second))
+    assert reference.opt_d.param_groups[0]["lr"] == second.opt_d.param_groups[0]["lr"]
+
+
+def test_existing_run_needs_resume_flag(tmp_path):
+    trainer = _trainer(tiny_config(tmp_path / "run", "train.steps=1"))
+    trainer.fit()
+    trainer.close()
+    with pytest.raises(ConfigError, match="--resume auto"):
+        _trainer(tiny_config(tmp_path / "run", "train.steps=2"))
+    with pytest.raises(ConfigError, match="model section"):
+        _trainer(tiny_config(tmp_path / "run", "train.steps=2", "model.ngf=16"), resume="auto")
+
+
+def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path):
+    # Batches in a fixed order (seeded sampler); a NaN image makes some step's losses NaN.
+    config = tiny_config(tmp_path / "run", "train.steps=40", "train.ckpt_every=1", "train.warmup_steps=1")
+    trainer = _trainer(config, dataset=TinyFaces(n=8, nan_at=5))
+    with pytest.raises(NonFiniteLossError, match="non-finite loss") as info:
+        trainer.fit()
+    trainer.close()
+    message = str(info.value)
+    assert "last good checkpoint" in message and "last.pt" in message
+    bad_step = trainer.step + 1
+    saved = load_checkpoint(latest_checkpoint(tmp_path / "run"))
+    assert saved["step"] == trainer.step == bad_step - 1
+    # Nothing non-finite reached the weights, in memory or on disk.
+    assert all(torch.isfinite(v).all() for v in trainer.generator.state_dict().values() if v.is_floating_point())
+    assert all(torch.isfinite(v).all() for v in saved["generator"].values() if v.is_floating_point())
+
+
+def test_time_budget_stops_cleanly_and_exports(tmp_path):
+    config = tiny_config(tmp_path / "run", "train.steps=1000", "train.max_minutes=0.0001", "train.ema_decay=0.5",
+                         "data.tasks=[sr4x,jpeg]")
+    trainer = _trainer(config, val=TinyFaces(n=3, seed=1))
+    result = trainer.fit()
+    trainer.close()
+    assert result.reason == "budget" and 1 <= result.step < 1000
+    assert result.validation["images"] == 3 and math.isfinite(result.validation["psnr"])
+    assert result.exported == tmp_path / "run" / "final.safetensors"
+    assert load_checkpoint(result.checkpoint)["step"] == result.step
+    model = hifacegan.load_model(result.exported)
+    card = model.model_card
+    assert card["variant"] == "test_hifacegan" and card["ngf"] == 8 and card["size"] == 64
+    assert card["steps"] == result.step and card["images_seen"] == 2 * result.step
+    assert card["perceptual_network"] == "tiny_random" and card["weights"] == "ema"
+    assert card["tasks"] == ["sr4x", "jpeg"] and "validation" in card and "compute" in card
+    assert (tmp_path / "run" / "samples").is_dir()
+    with torch.no_grad():
+        out = model(TinyFaces(n=1)[0]["degraded"][None])
+    assert out.shape == (1, 3, 64, 64) and torch.isfinite(out).all()
+
+
+def test_bf16_autocast_path_runs(tmp_path):
+    # The GPU path (bf16 autocast, as on CUDA) exercised on the CPU: LIP stays finite, losses are float32.
+    config = tiny_config(tmp_path / "run", "train.steps=3", "train.warmup_steps=1", "train.amp=bf16",
+                         "train.channels_last=true", "train.ema_decay=0.9")
+    trainer = _trainer(config, val=TinyFaces(n=2, seed=3))
+    assert trainer.amp
+    result = trainer.fit()
+    trainer.close()
+    assert result.step == 3 and math.isfinite(result.validation["psnr"])
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["g_total"]) for r in records if r["kind"] == "train")
+    assert all(p.dtype == torch.float32 for p in trainer.generator.parameters())
+
+
+def test_sigterm_stops_cleanly_with_checkpoint_and_export(tmp_path):
+    import os
+    import signal
+
+    class SignalOnce(TinyFaces):
+        sent = False
+
+        def __getitem__(self, index):
+            if not SignalOnce.sent:
+                SignalOnce.sent = True
+                os.kill(os.getpid(), signal.SIGTERM)  # as a cluster scheduler does before pre-empting
+            return super().__getitem__(index)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    trainer = _trainer(tiny_config(tmp_path / "run", "train.steps=50"), dataset=SignalOnce())
+    result = trainer.fit()
+    trainer.close()
+    assert result.reason == "signal" and result.step == 1
+    assert load_checkpoint(result.checkpoint)["step"] == 1 and result.exported.is_file()
+    assert signal.getsignal(signal.SIGTERM) is previous  # handlers restored
+
+
+def test_tensorboard_logs_or_one_line_note(tmp_path, monkeypatch, caplog):
+    import builtins
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        trainer = _trainer(tiny_config(tmp_path / "tb", "train.steps=2", "train.tensorboard=true"),
+                           val=TinyFaces(n=2))
+        trainer.fit()
+        trainer.close()
+        assert list((tmp_path / "tb" / "tensorboard").glob("events.out.tfevents.*"))
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError("No module named 'tensorboard'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    trainer = _trainer(tiny_config(tmp_path / "none", "train.steps=2", "train.tensorboard=true"))
+    with caplog.at_level("INFO"):
+        result = trainer.fit()
+    trainer.close()
+    assert result.step == 2 and not (tmp_path / "none" / "tensorboard").exists()
+    assert sum("TensorBoard logging off" in r.message for r in caplog.records) == 1
