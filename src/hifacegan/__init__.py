@@ -8,9 +8,11 @@ __version__ = "0.1.0"
 
 from hifacegan.inference import prepare_for_inference, restore_tensor
 from hifacegan.models import CheckpointError, create_model, list_models, load_model, save_model
+from hifacegan.restorer import Restorer
 
 __all__ = [
     "CheckpointError",
+    "Restorer",
     "__version__",
     "create_model",
     "list_models",

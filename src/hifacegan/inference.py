@@ -14,6 +14,10 @@ from torch import nn
 from hifacegan.layers.norms import fold_spectral_norm, has_spectral_norm
 from hifacegan.models.generator import SIZE_MULTIPLE
 
+# Five 2x down-samplings and per-sample normalisation: at 32 px the deepest map is 1x1 and cannot be
+# normalised (zero variance), so smaller inputs are padded up to 64 px and cropped back.
+MIN_INPUT_SIZE = 2 * SIZE_MULTIPLE
+
 __all__ = ["pad_to_multiple", "prepare_for_inference", "restore_tensor"]
 
 
@@ -26,14 +30,17 @@ def prepare_for_inference(model: nn.Module) -> nn.Module:
     return model
 
 
-def pad_to_multiple(images: torch.Tensor, multiple: int = SIZE_MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad ``(N, C, H, W)`` on the bottom/right up to multiples of ``multiple``.
+def pad_to_multiple(images: torch.Tensor, multiple: int = SIZE_MULTIPLE,
+                    min_size: int = MIN_INPUT_SIZE) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``(N, C, H, W)`` on the bottom/right up to multiples of ``multiple`` and at least ``min_size``.
 
     Reflection padding (mirrors content, so the per-sample normalisation statistics barely move);
     for sides too small to reflect, replication. Returns the padded batch and the original ``(H, W)``.
     """
     h, w = images.shape[-2:]
-    pad_h, pad_w = -h % multiple, -w % multiple
+    target_h = max(h + (-h % multiple), min_size)
+    target_w = max(w + (-w % multiple), min_size)
+    pad_h, pad_w = target_h - h, target_w - w
     if pad_h == 0 and pad_w == 0:
         return images, (h, w)
     mode = "reflect" if pad_h < h and pad_w < w else "replicate"
@@ -47,7 +54,7 @@ def restore_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 8) 
     Args:
         model: a generator prepared by :func:`prepare_for_inference` (or :func:`hifacegan.load_model`).
         images: ``(N, 3, H, W)`` float in ``[0, 1]``, any ``H, W``; padded to multiples of 32 and
-            cropped back.
+            cropped back (sides under 64 px are padded to 64).
         batch_size: images per forward pass.
 
     Returns:

@@ -115,7 +115,7 @@ def test_unknown_variant_suggests_close_names():
 
 def test_restore_tensor_handles_sizes_not_multiple_of_32():
     model = hifacegan.prepare_for_inference(create_model("test_hifacegan"))
-    for h, w in ((50, 70), (20, 33), (64, 64)):
+    for h, w in ((50, 70), (20, 33), (64, 64), (16, 16), (1, 40)):
         out = hifacegan.restore_tensor(model, torch.rand(2, 3, h, w))
         assert out.shape == (2, 3, h, w)
         assert out.min() >= 0 and out.max() <= 1

@@ -1,0 +1,272 @@
+"""``hifacegan restore INPUT... -o OUTDIR``: restore the faces of whole photos, or of aligned face crops.
+
+Outputs, like GFPGAN's ``inference_gfpgan.py``::
+
+    OUTDIR/restored_imgs/<stem>.<ext>     the whole photo with its faces restored (pasted back)
+    OUTDIR/cropped_faces/<stem>_<k>.png   face k as aligned for the model
+    OUTDIR/restored_faces/<stem>_<k>.png  face k restored
+    OUTDIR/cmp/<stem>_<k>.png             face k before | after
+
+With ``--aligned`` each input is one aligned face crop, restored at its own size into
+``OUTDIR/restored_faces/<stem>.png`` (8-bit RGB) and ``OUTDIR/cmp/<stem>.png``.
+
+One bad file never stops the others: each gets a message saying what is wrong, and the exit status
+is non-zero only when no file could be processed. Inputs are never overwritten and every output is
+written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hifacegan.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, write_image
+
+if TYPE_CHECKING:
+    from hifacegan.restorer import Restorer
+
+logger = logging.getLogger(__name__)
+
+# A restored photo is held as float32 RGB in memory: 250 MP is 3 GB, about what this machine class can spare.
+MAX_OUTPUT_PIXELS = 250_000_000
+_ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
+_SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "restore",
+        help="restore the faces in photos (detect, align, restore, paste back) or in aligned crops",
+        description="Find every face in each photo, align it onto the model's training template, restore all faces "
+        "of the photo in one batch and paste them back with a soft mask. Inputs are files, folders or globs; "
+        "inputs are never overwritten.",
+        epilog="outputs: OUTDIR/restored_imgs/<stem>.<ext>, cropped_faces/<stem>_<k>.png, "
+        "restored_faces/<stem>_<k>.png, cmp/<stem>_<k>.png; with --aligned: restored_faces/<stem>.png and "
+        "cmp/<stem>.png\n"
+        "examples:\n"
+        "  hifacegan restore photos/ -o results/ --upscale 2\n"
+        "  hifacegan restore 'scans/*.jpg' -o results/ --model lipspade_48.pth --max-faces 10\n"
+        "  hifacegan restore crops/ -o results/ --aligned --model lipspade_48.pth",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
+    parser.add_argument("--model", type=Path, metavar="PATH",
+                        help="checkpoint: official .pth, BasicSR .pth or hifacegan .safetensors "
+                        "(default: the model shipped with the package)")
+    parser.add_argument("--arch", choices=("hifacegan", "lipspade", "spade"),
+                        help="generator variant of --model (default: inferred from its keys)")
+    parser.add_argument("--aligned", action="store_true",
+                        help="inputs are aligned face crops: restore each whole, at its own size")
+    parser.add_argument("--only-center-face", action="store_true", help="restore only the face nearest the centre")
+    parser.add_argument("--upscale", type=_positive_float, default=1.0, metavar="N",
+                        help="resize the whole photo by N (bicubic background, faces pasted at full size; default 1; "
+                        "ignored with --aligned)")
+    parser.add_argument("--ext", choices=("auto", "png", "jpg"), default="auto",
+                        help="format of restored_imgs/ (auto: as the input; default auto)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                        help="where to run the model (default auto: CUDA, else MPS, else CPU)")
+    parser.add_argument("--max-faces", type=_positive_int, metavar="N",
+                        help="restore at most the N largest faces of each photo (default: all)")
+    parser.set_defaults(func=run)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+@dataclass
+class _Tally:
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    faces: int = 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from hifacegan.faces.detect import DetectorUnavailableError
+    from hifacegan.models.checkpoint import CheckpointError
+    from hifacegan.restorer import Restorer
+
+    inputs = list_images(args.inputs)
+    if not inputs:
+        logger.error("no images found in %s", " ".join(args.inputs))
+        return 1
+    model = args.model
+    if model is None:
+        from hifacegan.models._pretrained import NoDefaultModelError, default_model_path
+
+        try:
+            model = default_model_path()
+        except NoDefaultModelError as exc:
+            logger.error("%s", exc)
+            return 2
+    try:
+        restorer = Restorer(model, device=args.device, arch=args.arch)
+    except CheckpointError as exc:
+        logger.error("cannot load the model: %s", exc)
+        return 1
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return 2
+    logger.info("model %s on %s; %d input file(s)%s", model, restorer.device, len(inputs),
+                "" if args.aligned else f"; faces aligned to {restorer.face_size}x{restorer.face_size}")
+
+    protected = {_resolved(path) for path in inputs}
+    stems = _unique_stems(inputs)
+    tally = _Tally()
+    started = time.perf_counter()
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        for path in tqdm(inputs, desc="restoring", unit="img", disable=None):
+            file_started = time.perf_counter()
+            try:
+                faces = _process(path, stems[path], args, restorer, protected, file_started)
+            except DetectorUnavailableError as exc:
+                logger.error("%s", exc)  # concerns every file, not this one: stop here
+                return 2
+            except (ImageReadError, _RefusedError) as exc:
+                logger.error("%s", exc)
+                tally.failed.append(str(path))
+            except (ValueError, TypeError) as exc:
+                logger.error("%s: cannot restore this image: %s", path, exc)
+                tally.failed.append(str(path))
+            except (OSError, RuntimeError, MemoryError) as exc:
+                # Disk full, permissions, out of memory on the device...: this file is lost, the batch goes on.
+                logger.error("%s: failed: %s: %s", path, type(exc).__name__, exc)
+                tally.failed.append(str(path))
+            else:
+                tally.done.append(str(path))
+                tally.faces += faces
+    elapsed = time.perf_counter() - started
+    logger.info("processed %d of %d file(s), restored %d face(s), in %.1f s (%.2f s per file); results in %s",
+                len(tally.done), len(inputs), tally.faces, elapsed, elapsed / max(len(inputs), 1), args.output)
+    if tally.failed:
+        logger.warning("%d file(s) could not be processed: %s", len(tally.failed), ", ".join(tally.failed))
+    return 0 if tally.done else 1
+
+
+class _RefusedError(Exception):
+    """A file is skipped on purpose (its output would overwrite an input, or it would be too large)."""
+
+
+def _process(path: Path, stem: str, args: argparse.Namespace, restorer: Restorer, protected: set[Path],
+             started: float) -> int:
+    """Restore one file and write its outputs; returns the number of faces restored."""
+    out = args.output
+    loaded = read_image(path)
+    image = loaded.rgb if loaded.alpha is None else np.dstack([loaded.rgb, loaded.alpha])
+    if args.aligned:
+        targets = [out / "restored_faces" / f"{stem}.png", out / "cmp" / f"{stem}.png"]
+        _check_targets(path, targets, protected)
+        result = restorer.enhance(image, aligned=True)
+        write_image(targets[0], result.restored_faces[0])
+        write_image(targets[1], np.hstack([result.cropped_faces[0], result.restored_faces[0]]))
+        logger.info("%s: restored as one aligned %dx%d face (%.2f s)", path.name, loaded.size[1], loaded.size[0],
+                    time.perf_counter() - started)
+        return 1
+
+    height, width = loaded.size
+    out_pixels = round(height * args.upscale) * round(width * args.upscale)
+    if out_pixels > MAX_OUTPUT_PIXELS:
+        raise _RefusedError(f"{path}: {width}x{height} upscaled by {args.upscale:g} would be "
+                            f"{out_pixels / 1e6:.0f} MP, more than the {MAX_OUTPUT_PIXELS / 1e6:.0f} MP this tool "
+                            "writes; use a smaller --upscale")
+    suffix, notes = _output_suffix(path, args.ext, loaded.alpha is not None, loaded.bit_depth)
+    photo_target = out / "restored_imgs" / f"{stem}{suffix}"
+    _check_targets(path, [photo_target], protected)
+    result = restorer.enhance(image, only_center_face=args.only_center_face, upscale=args.upscale,
+                              max_faces=args.max_faces)
+    count = len(result.restored_faces)
+    face_targets = [(out / "cropped_faces" / f"{stem}_{k}.png", out / "restored_faces" / f"{stem}_{k}.png",
+                     out / "cmp" / f"{stem}_{k}.png") for k in range(count)]
+    _check_targets(path, [t for group in face_targets for t in group], protected)
+    for targets, crop, face in zip(face_targets, result.cropped_faces, result.restored_faces, strict=True):
+        crop_path, face_path, cmp_path = targets
+        write_image(crop_path, crop)
+        write_image(face_path, face)
+        write_image(cmp_path, np.hstack([crop, face]))
+    bit_depth = 16 if loaded.bit_depth == 16 and suffix in _SIXTEEN_BIT_EXTENSIONS else 8
+    write_image(photo_target, result.image, alpha=result.alpha, bit_depth=bit_depth)
+
+    if loaded.bit_depth == 16 and bit_depth == 8:
+        notes.append(f"16-bit input written as 8-bit {suffix}")
+    if loaded.was_gray:
+        notes.append("grayscale kept")
+    if loaded.alpha is not None:
+        notes.append("transparency kept")
+    if result.faces_detected == 0:
+        summary = "no face found; copied through" + (f" (resized x{args.upscale:g})" if args.upscale != 1 else "")
+    elif count < result.faces_detected:
+        reason = "--only-center-face" if args.only_center_face and count == 1 else f"--max-faces {args.max_faces}"
+        summary = f"{result.faces_detected} faces found, restored {count} ({reason})"
+    else:
+        summary = f"{count} face{'s' if count != 1 else ''} restored"
+    logger.info("%s: %s (%.2f s)%s", path.name, summary, time.perf_counter() - started,
+                f" [{'; '.join(notes)}]" if notes else "")
+    return count
+
+
+def _output_suffix(path: Path, ext: str, has_alpha: bool, bit_depth: int) -> tuple[str, list[str]]:
+    """The suffix of the restored photo, and notes on why it differs from what was asked."""
+    notes: list[str] = []
+    if ext == "auto":
+        suffix = path.suffix.lower()
+        if suffix not in IMAGE_EXTENSIONS:
+            suffix = ".png"
+    else:
+        suffix = "." + ext
+    if has_alpha and suffix not in _ALPHA_EXTENSIONS:
+        notes.append(f"written as PNG to keep transparency ({suffix} has none)")
+        suffix = ".png"
+    return suffix, notes
+
+
+def _check_targets(source: Path, targets: list[Path], protected: set[Path]) -> None:
+    for target in targets:
+        if _resolved(target) in protected:
+            raise _RefusedError(f"{source}: skipped: its output {target} is an input file and would be overwritten; "
+                           "choose another -o OUTDIR")
+
+
+def _resolved(path: Path) -> Path:
+    return path.expanduser().resolve()
+
+
+def _unique_stems(paths: list[Path]) -> dict[Path, str]:
+    """Output stem per input: the file stem, with ``-2``, ``-3``... for later files sharing it."""
+    stems: dict[Path, str] = {}
+    used: set[str] = set()
+    for path in paths:
+        stem, n = path.stem, 1
+        while stem in used:
+            n += 1
+            stem = f"{path.stem}-{n}"
+        if n > 1:
+            logger.warning("%s: another input is also named %r; its outputs use the stem %r", path, path.stem, stem)
+        used.add(stem)
+        stems[path] = stem
+    return stems

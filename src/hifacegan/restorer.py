@@ -1,0 +1,311 @@
+"""One call from a photo to a restored photo: ``Restorer(model).enhance(image)``.
+
+Detect faces (five landmarks) -> align each onto the model's training-crop template -> restore all
+crops in one batch -> warp each back with a soft mask onto the (optionally upscaled) photo.
+Works on NumPy arrays and PIL images, in memory; reading and writing files is the CLI's job.
+
+Example::
+
+    from hifacegan import Restorer
+    restorer = Restorer("lipspade_48.pth")                  # or Restorer() for the shipped default
+    result = restorer.enhance(numpy_rgb_or_pil_image, upscale=2)
+    result.to_pil().save("restored.png")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from hifacegan.faces.align import FFHQ_TEMPLATE, align, scale_affine, template_points
+from hifacegan.faces.detect import DetectedFace, FaceDetector, default_detector
+from hifacegan.faces.paste import face_mask, paste
+from hifacegan.inference import restore_tensor
+from hifacegan.tensor import image_to_tensor, tensor_to_image
+
+__all__ = ["DEFAULT_FACE_SIZE", "RestoreResult", "Restorer", "resolve_device", "to_float_rgb"]
+
+logger = logging.getLogger(__name__)
+
+#: Crop size assumed for checkpoints whose card does not say (the official models: FFHQ 512).
+DEFAULT_FACE_SIZE = 512
+# ITU-R BT.601 luma, the weights Pillow's "L" conversion uses: a restored gray photo stays gray.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class RestoreResult:
+    """What :meth:`Restorer.enhance` returns. Arrays are float32 in ``[0, 1]``, RGB, ``(H, W, 3)``.
+
+    Attributes:
+        image: the restored photo (``upscale`` times the input size); for ``aligned`` input, the
+            restored crop.
+        cropped_faces: the aligned crops given to the model, one per face.
+        restored_faces: the model's output for each crop.
+        boxes: ``(N, 4)`` face boxes ``(x0, y0, x1, y1)`` in input pixels.
+        landmarks: ``(N, 5, 2)`` landmarks in input pixels (empty for ``aligned`` input).
+        affines: ``(N, 2, 3)`` maps from input pixels to crop pixels.
+        alpha: ``(H, W)`` transparency of the input, resized like ``image``; ``None`` if it had none.
+        faces_detected: faces the detector found, before ``only_center_face``/``max_faces``.
+        was_gray: the input was grayscale, so ``image`` was made gray too.
+    """
+
+    image: np.ndarray
+    cropped_faces: list[np.ndarray] = field(default_factory=list)
+    restored_faces: list[np.ndarray] = field(default_factory=list)
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    landmarks: np.ndarray = field(default_factory=lambda: np.zeros((0, 5, 2)))
+    affines: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 3)))
+    alpha: np.ndarray | None = None
+    faces_detected: int = 0
+    was_gray: bool = False
+
+    def to_uint8(self) -> np.ndarray:
+        """The restored photo as ``uint8`` ``(H, W, 3)``."""
+        return np.clip(np.rint(self.image * 255.0), 0, 255).astype(np.uint8)
+
+    def to_pil(self) -> Any:
+        """The restored photo as a PIL image (``RGBA`` when the input had transparency)."""
+        rgb = self.to_uint8()
+        if self.alpha is None:
+            return Image.fromarray(rgb, "RGB")
+        alpha = np.clip(np.rint(self.alpha * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"``: CUDA, else Apple MPS, else CPU; otherwise the named device, checked.
+
+    Raises:
+        ValueError: an unknown device name, or one that is not available on this machine.
+    """
+    if isinstance(device, torch.device):
+        return device
+    name = (device or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    kind = name.split(":")[0]
+    if kind not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' was asked for but Apple MPS is not available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def to_float_rgb(image: Any) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """Bring a NumPy array or PIL image to float32 RGB ``[0, 1]``.
+
+    NumPy arrays are read as RGB (not OpenCV's BGR): ``(H, W)`` gray, ``(H, W, 1)``, ``(H, W, 3)`` or
+    ``(H, W, 4)`` with alpha; ``uint8`` is divided by 255, ``uint16`` by 65535, floats must already
+    be in ``[0, 1]``.
+
+    Returns:
+        ``(rgb, alpha, was_gray)``.
+
+    Raises:
+        TypeError: not an array or PIL image, or an unsupported dtype.
+        ValueError: an unsupported shape, an empty image, or float values outside ``[0, 1]``.
+    """
+    if isinstance(image, Image.Image):
+        return _pil_to_float(image)
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected a NumPy array or a PIL image, got {type(image).__name__}")
+    array = image
+    if array.dtype == np.uint8:
+        array = array.astype(np.float32) / 255.0
+    elif array.dtype == np.uint16:
+        array = array.astype(np.float32) / 65535.0
+    elif np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float32)
+        if array.size and (np.nanmin(array) < -1e-3 or np.nanmax(array) > 1.0 + 1e-3):
+            raise ValueError(f"float images must be in [0, 1], got values in [{np.nanmin(array):.3g}, "
+                             f"{np.nanmax(array):.3g}]; divide 0-255 data by 255 or pass uint8")
+        array = np.clip(np.nan_to_num(array), 0.0, 1.0)
+    else:
+        raise TypeError(f"unsupported image dtype {array.dtype}; use uint8, uint16 or float in [0, 1]")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+        alpha = None
+        was_gray = True
+    elif array.ndim == 3 and array.shape[2] in (3, 4):
+        alpha = np.ascontiguousarray(array[..., 3]) if array.shape[2] == 4 else None
+        array = np.ascontiguousarray(array[..., :3])
+        was_gray = bool(np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 1], array[..., 2]))
+    else:
+        raise ValueError(f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {image.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"empty image of shape {image.shape}")
+    return array, alpha, was_gray
+
+
+def _pil_to_float(image: Any) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float32)
+        scale = 65535.0 if mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
+        return to_float_rgb(np.clip(array / scale, 0, 1))
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        return to_float_rgb(np.asarray(image.convert("RGBA")))
+    if mode in ("L", "1"):
+        return to_float_rgb(np.asarray(image.convert("L")))
+    return to_float_rgb(np.asarray(image.convert("RGB")))
+
+
+class Restorer:
+    """Restores every face of a photo with a HiFaceGAN generator.
+
+    Args:
+        model: ``None`` for the shipped default model; a checkpoint path (official, BasicSR or ours);
+            or a generator module ready for inference (see :func:`hifacegan.prepare_for_inference`).
+        device: ``"cpu"``, ``"cuda"``, ``"mps"``, ``"auto"``/``None`` (best available), or a
+            ``torch.device``.
+        arch: generator variant when ``model`` is a path whose keys do not say.
+        detector: face detector (any callable image -> list of :class:`DetectedFace`); ``None`` for
+            the default RetinaFace.
+        face_size: side of the aligned crops; ``None``: the model card's ``size``, else 512.
+        template: ``(5, 2)`` landmark template normalised to ``[0, 1]``; ``None``: the model card's
+            ``face_template``, else FFHQ's.
+        batch_size: faces per forward pass (all faces of a typical photo go in one).
+
+    Raises:
+        hifacegan.models._pretrained.NoDefaultModelError: ``model=None`` and no default model is shipped.
+        hifacegan.CheckpointError: the checkpoint cannot be loaded.
+        ValueError: an unknown or unavailable device, or a malformed face template.
+    """
+
+    def __init__(self, model: nn.Module | str | os.PathLike | None = None, device: str | torch.device | None = None,
+                 *, arch: str | None = None, detector: FaceDetector | None = None, face_size: int | None = None,
+                 template: np.ndarray | list | None = None, batch_size: int = 16) -> None:
+        self.device = resolve_device(device)
+        if model is None:
+            from hifacegan.models._pretrained import default_model_path
+
+            model = default_model_path()
+        if isinstance(model, nn.Module):
+            self.model = model.to(self.device)
+        else:
+            from hifacegan.models.checkpoint import load_model
+
+            self.model = load_model(model, arch=arch, device=self.device)
+        card: dict[str, Any] = dict(getattr(self.model, "model_card", None) or {})
+        self.face_size = int(face_size or card.get("size") or DEFAULT_FACE_SIZE)
+        self.template = np.asarray(template if template is not None else card.get("face_template", FFHQ_TEMPLATE),
+                                   dtype=np.float64)
+        template_points(self.face_size, self.template)  # a malformed card template fails here, not per photo
+        self._detector = detector
+        self.batch_size = batch_size
+        self.mask = face_mask(self.face_size)
+
+    @property
+    def detector(self) -> FaceDetector:
+        """The face detector (the default one is created on first use)."""
+        if self._detector is None:
+            self._detector = default_detector()
+        return self._detector
+
+    def restore_faces(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Run the generator on float32 RGB crops of equal size; returns the restored crops."""
+        if not crops:
+            return []
+        batch = image_to_tensor(crops, device=self.device)  # restore_tensor pads small/odd sizes and crops back
+        return tensor_to_image(restore_tensor(self.model, batch, batch_size=self.batch_size))
+
+    def enhance(self, image: Any, aligned: bool = False, only_center_face: bool = False, upscale: float = 1,
+                max_faces: int | None = None) -> RestoreResult:
+        """Restore the faces of one photo.
+
+        Args:
+            image: NumPy array (RGB order; ``uint8``, ``uint16`` or float ``[0, 1]``; gray, RGB or RGBA)
+                or PIL image.
+            aligned: the image already is an aligned face crop: restore it whole, at its own size.
+            only_center_face: restore only the face nearest the image centre.
+            upscale: resize the photo by this factor (plain bicubic for the background; faces are
+                pasted at the new resolution). Not applied to ``aligned`` input.
+            max_faces: restore at most this many faces, the largest ones.
+
+        Returns:
+            A :class:`RestoreResult`.
+
+        Raises:
+            TypeError, ValueError: the image is not usable (see :func:`to_float_rgb`), or bad options.
+        """
+        if upscale <= 0 or not np.isfinite(upscale):
+            raise ValueError(f"upscale must be a positive number, got {upscale}")
+        if max_faces is not None and max_faces < 1:
+            raise ValueError(f"max_faces must be at least 1, got {max_faces}")
+        rgb, alpha, was_gray = to_float_rgb(image)
+        if aligned:
+            restored = self.restore_faces([rgb])[0]
+            restored = _to_gray(restored) if was_gray else restored
+            h, w = rgb.shape[:2]
+            return RestoreResult(image=restored, cropped_faces=[rgb], restored_faces=[restored],
+                                 boxes=np.array([[0.0, 0.0, w, h]]), affines=np.array([[[1.0, 0, 0], [0, 1.0, 0]]]),
+                                 alpha=alpha, faces_detected=1, was_gray=was_gray)
+
+        faces = list(self.detector(rgb))
+        detected = len(faces)
+        faces = _select_faces(faces, rgb.shape[:2], only_center_face, max_faces)
+        background = _resize(rgb, upscale)
+        # The exact per-axis factors after rounding the new size, so faces land where they were.
+        factors = (background.shape[1] / rgb.shape[1], background.shape[0] / rgb.shape[0])
+        if alpha is not None:
+            alpha = np.clip(_resize(alpha, upscale), 0.0, 1.0)
+        crops, affines = [], []
+        for face in faces:
+            crop, affine = align(rgb, face.landmarks, self.face_size, self.template)
+            crops.append(crop)
+            affines.append(affine)
+        restored = self.restore_faces(crops)
+        for face, affine in zip(restored, affines, strict=True):
+            background = paste(background, face, scale_affine(affine, factors), self.mask, out=background)
+        if was_gray:
+            background = _to_gray(background)
+            restored = [_to_gray(face) for face in restored]
+        return RestoreResult(
+            image=background, cropped_faces=crops, restored_faces=restored,
+            boxes=np.array([f.box for f in faces]).reshape(-1, 4),
+            landmarks=np.array([f.landmarks for f in faces]).reshape(-1, 5, 2),
+            affines=np.array(affines).reshape(-1, 2, 3), alpha=alpha, faces_detected=detected, was_gray=was_gray,
+        )
+
+
+def _select_faces(faces: list[DetectedFace], shape: tuple[int, int], only_center_face: bool,
+                  max_faces: int | None) -> list[DetectedFace]:
+    """Apply ``only_center_face`` (nearest box centre to the image centre) and ``max_faces`` (largest boxes)."""
+    if only_center_face and faces:
+        cy, cx = shape[0] / 2, shape[1] / 2
+        faces = [min(faces, key=lambda f: (f.center[0] - cx) ** 2 + (f.center[1] - cy) ** 2)]
+    if max_faces is not None and len(faces) > max_faces:
+        faces = sorted(faces, key=lambda f: f.area, reverse=True)[:max_faces]
+    return faces
+
+
+def _resize(array: np.ndarray, factor: float) -> np.ndarray:
+    if factor == 1:
+        return np.array(array, dtype=np.float32, copy=True)
+    h, w = array.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    # Bicubic overshoots at edges; clip so the background stays a valid [0, 1] image.
+    return np.clip(cv2.resize(array, size, interpolation=cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA), 0, 1)
+
+
+def _to_gray(rgb: np.ndarray) -> np.ndarray:
+    gray = rgb @ _LUMA
+    return np.repeat(gray[..., None], 3, axis=2).astype(np.float32)
