@@ -1,0 +1,40 @@
+"""Package a trained generator as the shipped default model: fp16 safetensors + model card inside the package.
+
+    .venv/bin/python scripts/ship_default_model.py TRAINED.safetensors --name hifacegan_utkface128_ngf24 \
+        --template '[[0.30161,0.28331],...]' --card-json extra_card_fields.json
+
+Prints the sha256 and size to enter in ``src/hifacegan/models/_pretrained.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from hifacegan.models import load_model, read_weights, save_model
+from hifacegan.models._pretrained import WEIGHTS_DIR
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("trained", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--template", required=True, help="JSON 5x2 landmark template normalised to [0,1]")
+    parser.add_argument("--card-json", type=Path, help="extra model-card fields (JSON object)")
+    args = parser.parse_args()
+    _, card = read_weights(args.trained)
+    model = load_model(args.trained, for_inference=False)
+    card["face_template"] = json.loads(args.template)
+    if args.card_json:
+        card.update(json.loads(args.card_json.read_text()))
+    out = save_model(WEIGHTS_DIR / f"{args.name}.safetensors", model, card, dtype=torch.float16)
+    data = out.read_bytes()
+    print(json.dumps({"file": out.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}))
+
+
+if __name__ == "__main__":
+    main()
