@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -22,6 +24,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageReadError",
     "LoadedImage",
+    "atomic_write",
     "atomic_write_bytes",
     "encode_image",
     "list_images",
@@ -211,8 +214,9 @@ def encode_image(rgb: np.ndarray, suffix: str, alpha: np.ndarray | None = None, 
     return buffer.tobytes()
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Create ``path`` atomically: ``write(handle)`` fills a temp file in the same folder, which is
+    fsynced and renamed over ``path`` (and the rename made durable by fsyncing the folder).
 
     A reader never sees a half-written file, and a crash leaves the old file (if any) intact.
     """
@@ -222,7 +226,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs should be readable like any written file
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -230,7 +234,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable on POSIX; not possible on every platform, so best effort.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda handle: handle.write(data))
 
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None, bit_depth: int = 8,

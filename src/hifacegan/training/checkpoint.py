@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from hifacegan.io import atomic_write, atomic_write_bytes
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -49,40 +50,13 @@ def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Make the rename itself durable (POSIX); not possible on every platform, so best effort.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` with ``torch.save`` atomically: temp file beside ``path``, fsync, rename.
 
     The file is streamed to disk (no in-memory copy of a possibly multi-GB checkpoint).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
+    return atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -152,7 +126,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write a small text file atomically (resolved config, environment)."""
-    from hifacegan.io import atomic_write_bytes
 
     return atomic_write_bytes(path, text.encode("utf-8"))
 
