@@ -42,11 +42,9 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         logger.error("%s", exc)
         return 1
-    card = model_card_for(model, variant, ngf, **{
-        "task": card.get("task", args.task),
-        "size": card.get("size", args.size),
-        "provenance": card.get("provenance", f"converted by hifacegan convert from {args.input.name}"),
-    })
+    provenance = card.get("provenance", f"converted by hifacegan convert from {args.input.name}")
+    card = model_card_for(model, variant, ngf, task=card.get("task", args.task), size=card.get("size", args.size),
+                          provenance=provenance)
     import torch
 
     save_model(args.output, model, card, dtype=torch.float16 if args.half else None)

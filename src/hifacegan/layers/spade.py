@@ -17,7 +17,7 @@ from hifacegan.layers.norms import instance_norm, spectral_conv
 
 def spade_hidden_channels(norm_channels: int) -> int:
     """Hidden width of SPADE's shared MLP in the official code."""
-    return 128 if norm_channels > 128 else norm_channels
+    return min(norm_channels, 128)
 
 
 def resize_condition(condition: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

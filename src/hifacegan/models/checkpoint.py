@@ -52,7 +52,7 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
         try:
             with safe_open(str(path), framework="pt") as handle:
                 metadata = handle.metadata() or {}
-                state = {key: handle.get_tensor(key) for key in handle.keys()}
+                state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from exc
         card = json.loads(metadata["model_card"]) if "model_card" in metadata else {}

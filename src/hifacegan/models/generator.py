@@ -202,7 +202,7 @@ def _upsample(x: torch.Tensor) -> torch.Tensor:
 
 
 # --- registered variants -----------------------------------------------------------------------
-from hifacegan.models._registry import register_model  # noqa: E402  (variants come after the classes)
+from hifacegan.models._registry import register_model
 
 
 @register_model
