@@ -19,16 +19,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
+from hifacegan.data.transforms import resize_to
 from hifacegan.faces.align import FFHQ_TEMPLATE, align, scale_affine, template_points
 from hifacegan.faces.detect import DetectedFace, FaceDetector, default_detector
 from hifacegan.faces.paste import face_mask, paste
 from hifacegan.inference import restore_tensor
+from hifacegan.io import float_to_uint8
 from hifacegan.tensor import image_to_tensor, tensor_to_image
 
 __all__ = ["DEFAULT_FACE_SIZE", "RestoreResult", "Restorer", "resolve_device", "to_float_rgb"]
@@ -71,14 +72,14 @@ class RestoreResult:
 
     def to_uint8(self) -> np.ndarray:
         """The restored photo as ``uint8`` ``(H, W, 3)``."""
-        return np.clip(np.rint(self.image * 255.0), 0, 255).astype(np.uint8)
+        return float_to_uint8(self.image)
 
     def to_pil(self) -> Any:
         """The restored photo as a PIL image (``RGBA`` when the input had transparency)."""
         rgb = self.to_uint8()
         if self.alpha is None:
             return Image.fromarray(rgb, "RGB")
-        alpha = np.clip(np.rint(self.alpha * 255.0), 0, 255).astype(np.uint8)
+        alpha = float_to_uint8(self.alpha)
         return Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
 
 
@@ -301,9 +302,8 @@ def _resize(array: np.ndarray, factor: float) -> np.ndarray:
     if factor == 1:
         return np.array(array, dtype=np.float32, copy=True)
     h, w = array.shape[:2]
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
     # Bicubic overshoots at edges; clip so the background stays a valid [0, 1] image.
-    return np.clip(cv2.resize(array, size, interpolation=cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA), 0, 1)
+    return np.clip(resize_to(array, max(1, round(h * factor)), max(1, round(w * factor))), 0, 1)
 
 
 def _to_gray(rgb: np.ndarray) -> np.ndarray:
