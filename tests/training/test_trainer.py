@@ -185,6 +185,43 @@ def test_sigterm_stops_cleanly_with_checkpoint_and_export(tmp_path):
     assert signal.getsignal(signal.SIGTERM) is previous  # handlers restored
 
 
+_GROUP_SIGTERM_SCRIPT = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from _tiny import TinyFaces, TinyPerceptual, tiny_config
+from hifacegan.training import Trainer
+
+flag = Path(sys.argv[1]) / "signalled"
+
+class SignalGroupOnce(TinyFaces):
+    def __getitem__(self, index):
+        if not flag.exists():  # runs in a DataLoader worker
+            flag.touch()
+            os.killpg(os.getpgrp(), signal.SIGTERM)  # as `timeout`, `kill -- -PGID` and schedulers do
+        return super().__getitem__(index)
+
+config = tiny_config(Path(sys.argv[1]) / "run", "train.steps=50", "data.num_workers=1")
+result = Trainer(config, SignalGroupOnce(), val_dataset=False, perceptual=TinyPerceptual()).fit()
+print("RESULT", result.reason, result.step, result.checkpoint is not None and result.checkpoint.is_file(),
+      result.exported is not None and result.exported.is_file())
+"""
+
+
+def test_sigterm_to_the_process_group_spares_workers_and_stops_cleanly(tmp_path):
+    # A signal to the whole group also reaches the DataLoader workers; they must leave it to the main
+    # process, or the run dies mid-step without saving (seen with `timeout` and `pkill -f`).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run([sys.executable, "-c", _GROUP_SIGTERM_SCRIPT, str(tmp_path), str(Path(__file__).parent)],
+                          check=False, capture_output=True, text=True, timeout=300, start_new_session=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reason, step, saved, exported = proc.stdout.split("RESULT", 1)[1].split()
+    assert reason == "signal" and int(step) < 50 and saved == "True" and exported == "True"
+
+
 def test_tensorboard_logs_or_one_line_note(tmp_path, monkeypatch, caplog):
     import builtins
     import importlib.util

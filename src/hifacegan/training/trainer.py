@@ -140,6 +140,18 @@ class _EpochIndexed(Dataset):
                 torch.set_rng_state(saved[2])
 
 
+def _leave_stop_signals_to_main(_worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: workers ignore SIGTERM/SIGINT; the main process handles them.
+
+    ``timeout``, ``kill -- -PGID``, ``pkill -f`` and cluster schedulers signal the whole process group.
+    A worker killed by that signal makes the main process raise mid-step, before its own handler can
+    finish the step and save; ignoring the signal here lets the main process stop cleanly and shut the
+    workers down. Orphaned workers still exit: PyTorch's worker loop watches its parent.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def degradation_config(config: Config) -> Any:
     """The :class:`hifacegan.degradations.DegradationConfig` of ``config.data`` (file, then scaled to ``size``).
 
@@ -563,7 +575,8 @@ class Trainer:
             kwargs = {"persistent_workers": d.persistent_workers, "prefetch_factor": d.prefetch_factor}
         loader = DataLoader(_EpochIndexed(self.train_dataset, t.seed), batch_size=t.batch_size, sampler=sampler,
                             num_workers=workers, pin_memory=d.pin_memory and self.device.type == "cuda",
-                            drop_last=True, **kwargs)
+                            drop_last=True, worker_init_fn=_leave_stop_signals_to_main if workers else None,
+                            **kwargs)
         return loader, sampler
 
     def _batches(self, loader: DataLoader, sampler: ResumableSampler) -> Iterator[dict[str, Any]]:
@@ -661,8 +674,9 @@ class Trainer:
         model = self.ema.module if self.ema is not None else self.generator
         was_training = model.training
         model.eval()  # eval: spectral norm uses its stored vectors and does not update them
+        workers = min(self.config.data.num_workers, 2)
         loader = DataLoader(self.val_dataset, batch_size=min(self.config.train.batch_size * 2, 16), shuffle=False,
-                            num_workers=min(self.config.data.num_workers, 2))
+                            num_workers=workers, worker_init_fn=_leave_stop_signals_to_main if workers else None)
         sums = {"psnr": 0.0, "ssim": 0.0, "input_psnr": 0.0, "input_ssim": 0.0}
         count, grid_rows = 0, None
         for batch in loader:
