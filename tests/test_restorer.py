@@ -98,9 +98,9 @@ def test_all_faces_go_through_the_model_in_one_batch(tiny_model, monkeypatch):
     batches = []
     real = restorer_module.restore_tensor
 
-    def spy(model, images, batch_size=8):
+    def spy(model, images, batch_size=8, **kwargs):
         batches.append(images.shape[0])
-        return real(model, images, batch_size)
+        return real(model, images, batch_size, **kwargs)
 
     monkeypatch.setattr(restorer_module, "restore_tensor", spy)
     faces = [_face((60.0, 60.0), 30.0), _face((190.0, 70.0), 34.0), _face((120.0, 150.0), 26.0)]
@@ -253,3 +253,17 @@ def test_a_real_face_in_a_photo_is_detected_and_restored_in_place(real_detector,
     # The restored pixels are centred where the face crop was put (the FFHQ crop's centre), none outside it.
     assert np.hypot(xs.mean() - center[0], ys.mean() - center[1]) < 0.05 * side
     assert np.hypot(xs - center[0], ys - center[1]).max() < 0.75 * side
+
+
+def test_color_fix_follows_the_model_card_unless_told(tiny_model):
+    image = _photo(64, 64)
+    x = torch.from_numpy(image.transpose(2, 0, 1))[None]
+    plain = hifacegan.restore_tensor(tiny_model, x)[0].permute(1, 2, 0).numpy()
+    fixed = hifacegan.restore_tensor(tiny_model, x, color_fix=True)[0].permute(1, 2, 0).numpy()
+    assert not np.allclose(plain, fixed, atol=1e-3)
+    assert Restorer(tiny_model, "cpu").color_fix is False  # card without "color_fix"
+    tiny_model.model_card = {"size": SIZE, "color_fix": True}
+    by_card = Restorer(tiny_model, "cpu")
+    assert by_card.color_fix is True
+    assert np.allclose(by_card.enhance(image, aligned=True).image, fixed, atol=1e-6)
+    assert np.allclose(Restorer(tiny_model, "cpu", color_fix=False).enhance(image, aligned=True).image, plain, atol=1e-6)

@@ -6,7 +6,7 @@ checkpoint ready to run, ``restore_tensor(model, images)`` runs it.
 
 __version__ = "0.1.0"
 
-from hifacegan.inference import prepare_for_inference, restore_tensor
+from hifacegan.inference import keep_input_colors, prepare_for_inference, restore_tensor
 from hifacegan.models import CheckpointError, create_model, list_models, load_model, save_model
 from hifacegan.restorer import Restorer
 
@@ -15,6 +15,7 @@ __all__ = [
     "Restorer",
     "__version__",
     "create_model",
+    "keep_input_colors",
     "list_models",
     "load_model",
     "prepare_for_inference",

@@ -28,7 +28,7 @@ from hifacegan.data.transforms import resize_to
 from hifacegan.faces.align import FFHQ_TEMPLATE, align, scale_affine, template_points
 from hifacegan.faces.detect import DetectedFace, FaceDetector, default_detector
 from hifacegan.faces.paste import face_mask, paste
-from hifacegan.inference import restore_tensor
+from hifacegan.inference import card_color_fix, restore_tensor
 from hifacegan.io import float_to_uint8
 from hifacegan.tensor import image_to_tensor, tensor_to_image
 
@@ -183,6 +183,8 @@ class Restorer:
         face_size: side of the aligned crops; ``None``: the model card's ``size``, else 512.
         template: ``(5, 2)`` landmark template normalised to ``[0, 1]``; ``None``: the model card's
             ``face_template``, else FFHQ's.
+        color_fix: keep each face's low frequencies (colour, shading) from the input
+            (:func:`hifacegan.keep_input_colors`); ``None``: the model card's ``color_fix``, else off.
         batch_size: faces per forward pass (all faces of a typical photo go in one).
 
     Raises:
@@ -193,7 +195,8 @@ class Restorer:
 
     def __init__(self, model: nn.Module | str | os.PathLike | None = None, device: str | torch.device | None = None,
                  *, arch: str | None = None, detector: FaceDetector | None = None, face_size: int | None = None,
-                 template: np.ndarray | list | None = None, batch_size: int = 16) -> None:
+                 template: np.ndarray | list | None = None, batch_size: int = 16,
+                 color_fix: bool | None = None) -> None:
         self.device = resolve_device(device)
         if model is None:
             from hifacegan.models._pretrained import default_model_path
@@ -212,6 +215,7 @@ class Restorer:
         template_points(self.face_size, self.template)  # a malformed card template fails here, not per photo
         self._detector = detector
         self.batch_size = batch_size
+        self.color_fix = card_color_fix(self.model) if color_fix is None else color_fix
         self.mask = face_mask(self.face_size)
 
     @property
@@ -226,7 +230,7 @@ class Restorer:
         if not crops:
             return []
         batch = image_to_tensor(crops, device=self.device)  # restore_tensor pads small/odd sizes and crops back
-        return tensor_to_image(restore_tensor(self.model, batch, batch_size=self.batch_size))
+        return tensor_to_image(restore_tensor(self.model, batch, batch_size=self.batch_size, color_fix=self.color_fix))
 
     def enhance(self, image: Any, aligned: bool = False, only_center_face: bool = False, upscale: float = 1,
                 max_faces: int | None = None) -> RestoreResult:

@@ -61,6 +61,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--face-size", type=int, metavar="PX",
                         help="scale the official degradation ranges (made for 512 px faces) to PX px faces, as "
                         "training with data.degradation_scale does (default: official ranges unscaled)")
+    parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep the input's colours and shading under the model's details, as restore does "
+                        "(default: as the model card says)")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as Markdown here")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every summary here")
     parser.add_argument("--save-images", type=Path, metavar="DIR",
@@ -69,14 +72,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _model_restorer(model_path: Path, device: str, batch_size: int):
+def _model_restorer(model_path: Path, device: str, batch_size: int, color_fix: bool | None):
+    """The model as a function on uint8 images, and whether it applies the colour fix."""
     import torch
 
     from hifacegan import load_model, restore_tensor
+    from hifacegan.inference import card_color_fix
     from hifacegan.io import float_to_uint8
     from hifacegan.tensor import image_to_tensor, tensor_to_image
 
     model = load_model(model_path, device=device)
+    color_fix = card_color_fix(model) if color_fix is None else color_fix
 
     def restore(images: list[np.ndarray]) -> list[np.ndarray]:
         outputs: list[np.ndarray] = []
@@ -85,10 +91,11 @@ def _model_restorer(model_path: Path, device: str, batch_size: int):
         with torch.inference_mode():
             for group in groups:
                 batch = image_to_tensor(group, device=device)
-                outputs.extend(float_to_uint8(im) for im in tensor_to_image(restore_tensor(model, batch, batch_size)))
+                restored = restore_tensor(model, batch, batch_size, color_fix=color_fix)
+                outputs.extend(float_to_uint8(im) for im in tensor_to_image(restored))
         return outputs
 
-    return restore
+    return restore, color_fix
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if len(faces) < len(paths):
         logger.warning("%d of %d files could not be read", len(paths) - len(faces), len(paths))
     try:
-        restore = _model_restorer(args.model, args.device, args.batch_size)
+        restore, color_fix = _model_restorer(args.model, args.device, args.batch_size, args.color_fix)
     except (CheckpointError, FileNotFoundError) as exc:
         logger.error("cannot load --model: %s", exc)
         return 1
@@ -134,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     title = (f"{len(faces)} faces from {args.data}"
              + (f" at {args.size} px" if args.size else "")
              + (f", degradations scaled to {args.face_size} px faces" if args.face_size else "")
-             + f", seed {args.seed}, model {args.model.name}; "
+             + f", seed {args.seed}, model {args.model.name}" + (" with the colour fix" if color_fix else "") + "; "
              f"metrics on {'Y' if args.y_channel else 'RGB'}")
     print(title)
     print(format_task_table(results, evaluator.metrics))
@@ -151,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         logger.info("wrote %s", args.markdown)
     if args.json:
         summary = {**results.to_json(), "settings": {"data": str(args.data), "model": str(args.model),
-                                                     "seed": args.seed, "tasks": args.tasks,
+                                                     "seed": args.seed, "tasks": args.tasks, "color_fix": color_fix,
                                                      "unreadable_files": len(paths) - len(faces)}}
         atomic_write_bytes(args.json, (json.dumps(summary, indent=1) + "\n").encode())
         logger.info("wrote %s", args.json)

@@ -74,6 +74,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="where to run the model (default auto: CUDA, else MPS, else CPU)")
     parser.add_argument("--max-faces", type=_positive_int, metavar="N",
                         help="restore at most the N largest faces of each photo (default: all)")
+    parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep each face's colours and shading from the input, the model's details on top "
+                        "(default: as the model card says; on for the shipped model)")
     parser.set_defaults(func=run)
 
 
@@ -123,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             logger.error("%s", exc)
             return 2
     try:
-        restorer = Restorer(model, device=args.device, arch=args.arch)
+        restorer = Restorer(model, device=args.device, arch=args.arch, color_fix=args.color_fix)
     except CheckpointError as exc:
         logger.error("cannot load the model: %s", exc)
         return 1
