@@ -3,6 +3,7 @@
 #
 # Used with the project's lent GPU machine (no internet, no ../shared there): the training data and the
 # offline MobileNetV2 weights travel in .devcarry/ (git-ignored), prepared by scripts/prepare_devcarry.py.
+# Trains configs/default_utkface128.yaml (its recipe, with a GPU batch and a time budget).
 #   bash scripts/train_default_gpu.sh OUT_DIR [MINUTES] [NGF]
 # Writes OUT_DIR/train.log, OUT_DIR/model.safetensors.part-* (fp16, split for transfer), model card and metrics.
 set -euo pipefail
@@ -21,7 +22,7 @@ python3 - train configs/default_utkface128.yaml \
     --set run_dir="$run" \
     --set data.train_root=.devcarry/utkface128/train --set data.val_root=.devcarry/utkface128/val \
     --set model.ngf="$ngf" --set train.max_minutes="$minutes" --set train.batch_size="$batch" \
-    --set train.steps=1000000 --set train.decay_steps=0 --set train.warmup_steps=1000 \
+    --set train.steps=1000000 --set train.decay_steps=0 \
     --set train.ckpt_every=2000 --set train.val_every=1500 --set train.log_every=100 \
     --set data.num_workers="$workers" 2>&1 <<'PY' | tee "$out/train.log"
 import argparse, logging, sys
@@ -46,6 +47,6 @@ ls -la "$out"
 if command -v nvidia-smi >/dev/null; then
   for dtype in float32 bfloat16; do
     timeout 60 python3 benchmarks/forward_speed.py --device cuda --dtype "$dtype" --repeats 10 \
-      --models lipspade:48 "hifacegan:$ngf" --sizes 128 512 >> "$out/train.log" 2>&1 || true
+      --models lipspade:48 "lipspade:$ngf" --sizes 128 512 >> "$out/train.log" 2>&1 || true
   done
 fi
