@@ -1,6 +1,6 @@
 """Package a trained generator as the shipped default model: fp16 safetensors + model card inside the package.
 
-    .venv/bin/python scripts/ship_default_model.py TRAINED.safetensors --name hifacegan_utkface128_ngf24 \
+    .venv/bin/python scripts/ship_default_model.py TRAINED.safetensors --name lipspade_utkface128_ngf24 \
         --template '[[0.30161,0.28331],...]' --card-json extra_card_fields.json
 
 Prints the sha256 and size to enter in ``src/hifacegan/models/_pretrained.py``.

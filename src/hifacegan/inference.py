@@ -20,8 +20,10 @@ from hifacegan.models.generator import SIZE_MULTIPLE
 # normalised (zero variance), so smaller inputs are padded up to 64 px and cropped back.
 MIN_INPUT_SIZE = 2 * SIZE_MULTIPLE
 
-# Colour fix: Gaussian sigma as a fraction of the image's shorter side. 3 px at 128 px was the best of
-# 1.5 / 3 / 6 px for the shipped model on UTKFace val (all six tasks); it scales with the face size.
+# Colour fix: Gaussian sigma as a fraction of the image's shorter side (it scales with the face size).
+# 3 px at 128 px was the best of 1.5 / 3 / 6 px across the six tasks for our first default model, a
+# hifacegan-24 that tinted faces (jpeg 26.7 -> 33.4 dB). The shipped lipspade model keeps colours by
+# itself and runs without the fix (its model card says why).
 COLOR_FIX_SIGMA_FRACTION = 3 / 128
 
 __all__ = ["COLOR_FIX_SIGMA_FRACTION", "card_color_fix", "keep_input_colors", "pad_to_multiple", "prepare_for_inference", "restore_tensor"]
@@ -68,10 +70,11 @@ def _gaussian_lowpass(images: torch.Tensor, sigma: float) -> torch.Tensor:
 def keep_input_colors(restored: torch.Tensor, reference: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
     """The colour fix: the restored image's details on the reference's low frequencies (colour, shading).
 
-    The suppression encoder instance-normalises every feature map, so absolute colour reaches the
-    output only indirectly and a briefly trained model tints faces; blur, noise, JPEG and down-sampling
-    all keep an image's low frequencies, so the degraded input is the better source for them. This is
-    the colour fix of StableSR (its wavelet split, here one Gaussian split).
+    In the ``hifacegan`` variant every SPADE layer is conditioned on instance-normalised suppression
+    features, so absolute colour reaches the output only through the 4x4 latent and a briefly trained
+    model tints faces; blur, noise, JPEG and down-sampling all keep an image's low frequencies, so the
+    degraded input is the better source for them. This is the colour fix of StableSR (its wavelet
+    split, here one Gaussian split).
 
     Args:
         restored: ``(N, 3, H, W)`` model output in ``[0, 1]``.

@@ -76,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="restore at most the N largest faces of each photo (default: all)")
     parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
                         help="keep each face's colours and shading from the input, the model's details on top "
-                        "(default: as the model card says; on for the shipped model)")
+                        "(default: as the model card says; off for the shipped model)")
     parser.set_defaults(func=run)
 
 

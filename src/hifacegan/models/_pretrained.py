@@ -39,18 +39,18 @@ class PretrainedWeights:
 
 PRETRAINED: dict[str, PretrainedWeights] = {
     # Model card (training, compute, validation table, limits): hifacegan/weights/<name>.json.
-    "hifacegan_utkface128_ngf24": PretrainedWeights(
-        name="hifacegan_utkface128_ngf24",
-        filename="hifacegan_utkface128_ngf24.safetensors",
-        sha256="c60d9450dac0a654c750a8017909a02354d40e61b2e26c2980b7c8fa1877396e",
-        variant="hifacegan",
+    "lipspade_utkface128_ngf24": PretrainedWeights(
+        name="lipspade_utkface128_ngf24",
+        filename="lipspade_utkface128_ngf24.safetensors",
+        sha256="c13919aa499a1fc3a2ea9f751f8a9243d6e702e958cdb23df0b37fc50c903e2b",
+        variant="lipspade",
         ngf=24,
         size=128,
         task="renovation + sr4x, sr16x, denoise, deblur, jpeg",
         data="UTKFace train, 10,000 faces at 128x128 (non-commercial research use only)",
     ),
 }
-DEFAULT_MODEL_NAME: str | None = "hifacegan_utkface128_ngf24"
+DEFAULT_MODEL_NAME: str | None = "lipspade_utkface128_ngf24"
 
 
 class NoDefaultModelError(CheckpointError):
