@@ -266,4 +266,5 @@ def test_color_fix_follows_the_model_card_unless_told(tiny_model):
     by_card = Restorer(tiny_model, "cpu")
     assert by_card.color_fix is True
     assert np.allclose(by_card.enhance(image, aligned=True).image, fixed, atol=1e-6)
-    assert np.allclose(Restorer(tiny_model, "cpu", color_fix=False).enhance(image, aligned=True).image, plain, atol=1e-6)
+    told_off = Restorer(tiny_model, "cpu", color_fix=False)
+    assert np.allclose(told_off.enhance(image, aligned=True).image, plain, atol=1e-6)

@@ -26,7 +26,8 @@ MIN_INPUT_SIZE = 2 * SIZE_MULTIPLE
 # itself and runs without the fix (its model card says why).
 COLOR_FIX_SIGMA_FRACTION = 3 / 128
 
-__all__ = ["COLOR_FIX_SIGMA_FRACTION", "card_color_fix", "keep_input_colors", "pad_to_multiple", "prepare_for_inference", "restore_tensor"]
+__all__ = ["COLOR_FIX_SIGMA_FRACTION", "card_color_fix", "keep_input_colors", "pad_to_multiple",
+           "prepare_for_inference", "restore_tensor"]
 
 
 def prepare_for_inference(model: nn.Module) -> nn.Module:
@@ -86,7 +87,8 @@ def keep_input_colors(restored: torch.Tensor, reference: torch.Tensor, sigma: fl
         ``restored - lowpass(restored) + lowpass(reference)``, clipped to ``[0, 1]``.
     """
     if restored.shape != reference.shape:
-        raise ValueError(f"keep_input_colors needs equal shapes, got {tuple(restored.shape)} and {tuple(reference.shape)}")
+        raise ValueError(f"keep_input_colors needs equal shapes, got {tuple(restored.shape)} "
+                         f"and {tuple(reference.shape)}")
     sigma = sigma if sigma is not None else COLOR_FIX_SIGMA_FRACTION * min(restored.shape[-2:])
     reference = reference.to(restored)
     return (restored - _gaussian_lowpass(restored, sigma) + _gaussian_lowpass(reference, sigma)).clamp_(0.0, 1.0)

@@ -575,8 +575,7 @@ class Trainer:
             kwargs = {"persistent_workers": d.persistent_workers, "prefetch_factor": d.prefetch_factor}
         loader = DataLoader(_EpochIndexed(self.train_dataset, t.seed), batch_size=t.batch_size, sampler=sampler,
                             num_workers=workers, pin_memory=d.pin_memory and self.device.type == "cuda",
-                            drop_last=True, worker_init_fn=_leave_stop_signals_to_main if workers else None,
-                            **kwargs)
+                            drop_last=True, worker_init_fn=_leave_stop_signals_to_main, **kwargs)
         return loader, sampler
 
     def _batches(self, loader: DataLoader, sampler: ResumableSampler) -> Iterator[dict[str, Any]]:
@@ -674,9 +673,9 @@ class Trainer:
         model = self.ema.module if self.ema is not None else self.generator
         was_training = model.training
         model.eval()  # eval: spectral norm uses its stored vectors and does not update them
-        workers = min(self.config.data.num_workers, 2)
         loader = DataLoader(self.val_dataset, batch_size=min(self.config.train.batch_size * 2, 16), shuffle=False,
-                            num_workers=workers, worker_init_fn=_leave_stop_signals_to_main if workers else None)
+                            num_workers=min(self.config.data.num_workers, 2),
+                            worker_init_fn=_leave_stop_signals_to_main)
         sums = {"psnr": 0.0, "ssim": 0.0, "input_psnr": 0.0, "input_ssim": 0.0}
         count, grid_rows = 0, None
         for batch in loader:
