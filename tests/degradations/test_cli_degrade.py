@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,6 +70,31 @@ def test_bad_file_is_reported_and_the_rest_is_processed(tmp_path, caplog):
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["face0.png", "face1.png", "face2.png"]
     assert "broken" in caplog.text
     assert "broken" in json.loads((tmp_path / "out" / "degradations.json").read_text())["failed"]
+
+
+def _process_or_crash(job):
+    """Stands in for an image decoder that segfaults on one file (runs in a pool worker)."""
+    if Path(job.source).stem == "crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return degrade_cli._process(job)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSEGV") or os.name != "posix", reason="needs POSIX signals")
+def test_a_worker_crash_fails_only_its_file(tmp_path, caplog, monkeypatch):
+    # Before: a dead worker broke the pool and the command ended with BrokenProcessPool, no
+    # degradations.json and every file after it unprocessed.
+    faces = _faces(tmp_path / "in", count=9)
+    Image.fromarray(faces["face4"]).save(tmp_path / "in" / "crash.png")
+    monkeypatch.setattr(degrade_cli, "_process", _process_or_crash)
+    with caplog.at_level(logging.WARNING):
+        assert _run("--task", "sr4x", "--seed", 1, tmp_path / "in", tmp_path / "out", "--workers", 2) == 0
+    record = json.loads((tmp_path / "out" / "degradations.json").read_text())
+    assert list(record["failed"]) == ["crash"] and "worker process died" in record["failed"]["crash"]
+    assert sorted(record["items"]) == sorted(faces)
+    for stem, image in faces.items():  # every other file is written, and exactly as without the crash
+        assert np.array_equal(_read(tmp_path / "out" / f"{stem}.png"), degrade(image, "sr4x", rng_for(1, stem))[0])
+    assert not (tmp_path / "out" / "crash.png").exists()
+    assert "worker died" in caplog.text
 
 
 def test_nothing_processed_exits_non_zero(tmp_path):

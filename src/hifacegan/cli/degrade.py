@@ -15,7 +15,10 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +108,66 @@ def _process(job: _Job) -> tuple[str, dict | None, str | None]:
     return source.stem, params, None
 
 
+_Result = tuple[str, dict | None, str | None]  # (stem, sampled parameters, error)
+
+
+def _degrade_jobs(jobs: Iterable[_Job], workers: int) -> Iterator[_Result]:
+    """Run :func:`_process` on every job and yield one result per job, in completion order.
+
+    A worker that dies (a segfault in an image decoder, the OOM killer) breaks the whole process pool,
+    and with it every job in flight. Those jobs are then retried one at a time, each in a process of
+    its own: only a job that kills its worker again is reported as failed, and the rest of the folder
+    goes on in a new pool. With one worker everything runs in this process (no pool to break).
+    """
+    if workers == 1:
+        yield from (_process(job) for job in jobs)
+        return
+    queue = deque(jobs)
+    while queue:
+        suspects = yield from _run_pool(queue, workers)
+        for job in suspects:
+            yield _run_alone(job)
+
+
+def _run_pool(queue: deque[_Job], workers: int) -> Iterator[_Result]:
+    """Feed ``queue`` to a fresh pool; returns the jobs in flight if the pool broke (else ``[]``).
+
+    At most ``2 * workers`` jobs are submitted at once, so a broken pool leaves few suspects to retry.
+    The function is looked up at call time (``_process``), where the tests substitute a crashing one.
+    """
+    executor = _pool(workers)
+    in_flight: dict = {}
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < 2 * workers:
+                job = queue.popleft()
+                in_flight[executor.submit(_process, job)] = job
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    logger.warning("a degrade worker died; retrying its %d job(s) one at a time", len(in_flight))
+                    return list(in_flight.values())
+                del in_flight[future]
+                yield result
+    finally:
+        executor.shutdown(cancel_futures=True)
+    return []
+
+
+def _run_alone(job: _Job) -> _Result:
+    """Run one job in a process of its own; a crash there is this file's fault."""
+    executor = _pool(1)
+    try:
+        return executor.submit(_process, job).result()
+    except BrokenProcessPool:
+        return Path(job.source).stem, None, (f"{job.source}: the worker process died while degrading it "
+                                              "(a crash in the image decoder, or out of memory)")
+    finally:
+        executor.shutdown()
+
+
 def _load_config(args: argparse.Namespace) -> DegradationConfig | None:
     config = None
     if args.config is not None:
@@ -167,13 +230,8 @@ def _run_folder(args: argparse.Namespace, config: DegradationConfig | None) -> i
     params: dict[str, dict] = {}
     start = time.perf_counter()
     progress = tqdm(total=len(jobs), desc=f"degrade {args.task}", unit="img", disable=None)
-    executor = None
+    results = _degrade_jobs(jobs, workers)
     try:
-        if workers == 1:
-            results = map(_process, jobs)
-        else:
-            executor = _pool(workers)
-            results = executor.map(_process, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
         for stem, item_params, error in results:
             if error is None:
                 params[stem] = item_params
@@ -183,8 +241,7 @@ def _run_folder(args: argparse.Namespace, config: DegradationConfig | None) -> i
             progress.update(1)
     finally:
         progress.close()
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+        results.close()  # shuts the pool down if we leave early (Ctrl-C)
     elapsed = time.perf_counter() - start
     record = {"task": args.task, "seed": args.seed, "pairs": args.pairs,
               "config": (config or DegradationConfig()).to_dict(), "items": params, "failed": failures}
