@@ -2,13 +2,31 @@
 
 Top level: ``create_model(name, **kw)`` builds a generator, ``load_model(path)`` loads any supported
 checkpoint ready to run, ``restore_tensor(model, images)`` runs it.
+
+The names below are imported on first use (PEP 562), so ``import hifacegan`` and the parts that need
+no network (``hifacegan --help``, ``hifacegan degrade`` and its worker processes, the metrics) do not
+pay for importing torch (about a second and 200 MB per process).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from hifacegan.inference import keep_input_colors, prepare_for_inference, restore_tensor
-from hifacegan.models import CheckpointError, create_model, list_models, load_model, save_model
-from hifacegan.restorer import Restorer
+# public name -> module that defines it
+_LAZY_EXPORTS = {
+    "keep_input_colors": "hifacegan.inference",
+    "prepare_for_inference": "hifacegan.inference",
+    "restore_tensor": "hifacegan.inference",
+    "CheckpointError": "hifacegan.models",
+    "create_model": "hifacegan.models",
+    "list_models": "hifacegan.models",
+    "load_model": "hifacegan.models",
+    "save_model": "hifacegan.models",
+    "Restorer": "hifacegan.restorer",
+}
 
 __all__ = [
     "CheckpointError",
@@ -22,3 +40,21 @@ __all__ = [
     "restore_tensor",
     "save_model",
 ]
+
+if TYPE_CHECKING:
+    from hifacegan.inference import keep_input_colors, prepare_for_inference, restore_tensor
+    from hifacegan.models import CheckpointError, create_model, list_models, load_model, save_model
+    from hifacegan.restorer import Restorer
+
+
+def __getattr__(name: str):
+    module = _LAZY_EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hifacegan' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_EXPORTS})

@@ -6,8 +6,6 @@ import argparse
 import logging
 from pathlib import Path
 
-from hifacegan.models.checkpoint import CheckpointError, build_from_state_dict, model_card_for, read_weights, save_model
-
 logger = logging.getLogger(__name__)
 
 
@@ -35,6 +33,16 @@ def run(args: argparse.Namespace) -> int:
     if args.output.resolve() == args.input.resolve():
         logger.error("refusing to overwrite the input %s", args.input)
         return 2
+    import torch
+
+    from hifacegan.models.checkpoint import (
+        CheckpointError,
+        build_from_state_dict,
+        model_card_for,
+        read_weights,
+        save_model,
+    )
+
     try:
         state, card = read_weights(args.input)
         model, variant, ngf = build_from_state_dict(state, args.arch or card.get("variant"),
@@ -45,8 +53,6 @@ def run(args: argparse.Namespace) -> int:
     provenance = card.get("provenance", f"converted by hifacegan convert from {args.input.name}")
     card = model_card_for(model, variant, ngf, task=card.get("task", args.task), size=card.get("size", args.size),
                           provenance=provenance)
-    import torch
-
     save_model(args.output, model, card, dtype=torch.float16 if args.half else None)
     logger.info("wrote %s (%s, ngf %d, %.1f M parameters) and %s", args.output, variant, ngf,
                 card["parameters"] / 1e6, args.output.with_suffix(".json"))
