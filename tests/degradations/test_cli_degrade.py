@@ -83,7 +83,7 @@ def _process_or_crash(job):
 def test_a_worker_crash_fails_only_its_file(tmp_path, caplog, monkeypatch):
     # Before: a dead worker broke the pool and the command ended with BrokenProcessPool, no
     # degradations.json and every file after it unprocessed.
-    faces = _faces(tmp_path / "in", count=9)
+    faces = _faces(tmp_path / "in", count=40, size=24)  # 41 files, 2 workers: chunks of 5 jobs
     Image.fromarray(faces["face4"]).save(tmp_path / "in" / "crash.png")
     monkeypatch.setattr(degrade_cli, "_process", _process_or_crash)
     with caplog.at_level(logging.WARNING):
