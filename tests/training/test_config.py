@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,24 @@ def test_default_model_config_is_the_shipped_recipe():
     assert (m.variant, m.ngf, d.size) == ("lipspade", 24, 128)
     assert set(d.tasks) == {"renovation", "sr4x", "sr16x", "denoise", "deblur", "jpeg"} and d.degradation_scale
     assert t.warmup_steps >= t.steps and t.warmup_l1 == 10.0 and config.loss.perceptual_net == "mobilenet_v2"
+
+
+def test_default_model_finetune_stage_changes_only_the_schedule_and_task_mix():
+    # Stage 2 of the shipped model continues stage 1: same network, data, losses; only the learning
+    # rate schedule, the task shares and the starting weights differ.
+    stage1 = load_config(CONFIGS / "default_utkface128.yaml")
+    stage2 = load_config(CONFIGS / "default_utkface128_finetune.yaml")
+    assert stage2.model.pretrained and not stage1.model.pretrained
+    assert dataclasses.replace(stage2.model, pretrained="") == stage1.model
+    assert stage2.loss == stage1.loss
+    assert dataclasses.replace(stage2.data, tasks=stage1.data.tasks) == stage1.data
+    shares = Counter(stage2.data.tasks)
+    assert set(shares) == set(stage1.data.tasks)
+    assert [shares[t] for t in ("sr4x", "sr16x", "deblur", "jpeg")] == [2, 2, 2, 2]
+    assert shares["renovation"] == shares["denoise"] == 1
+    t1, t2 = stage1.train, stage2.train
+    assert t2.warmup_steps >= t2.steps and (t2.warmup_l1, t2.batch_size, t2.ema_decay) == (
+        t1.warmup_l1, t1.batch_size, t1.ema_decay)
 
 
 def test_paper_config_matches_official_settings():

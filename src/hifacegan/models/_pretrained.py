@@ -42,7 +42,7 @@ PRETRAINED: dict[str, PretrainedWeights] = {
     "lipspade_utkface128_ngf24": PretrainedWeights(
         name="lipspade_utkface128_ngf24",
         filename="lipspade_utkface128_ngf24.safetensors",
-        sha256="c13919aa499a1fc3a2ea9f751f8a9243d6e702e958cdb23df0b37fc50c903e2b",
+        sha256="edba9b0b38b75de39dd0e6e523e2024a64b2dc62f5b4f24cef512b1e849926de",
         variant="lipspade",
         ngf=24,
         size=128,
