@@ -111,7 +111,7 @@ def test_paper_recipe_configs_load(name):
 
 
 def test_default_model_config_is_the_shipped_recipe():
-    # The shipped model's card names this file as its recipe: lipspade-24, 128 px, all six tasks, G-only.
+    # Stage 1 of the shipped model's recipe (its card names both stages): lipspade-24, 128 px, six tasks, G-only.
     config = load_config(CONFIGS / "default_utkface128.yaml")
     m, d, t = config.model, config.data, config.train
     assert (m.variant, m.ngf, d.size) == ("lipspade", 24, 128)

@@ -93,7 +93,10 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
 
 
-def _process(job: _Job) -> tuple[str, dict | None, str | None]:
+_Result = tuple[str, dict | None, str | None]  # (stem, sampled parameters, error)
+
+
+def _process(job: _Job) -> _Result:
     """Degrade one file. Returns ``(stem, params, None)`` or ``(stem, None, error)``; never raises for bad input."""
     from hifacegan.data.transforms import stack_pair
     from hifacegan.io import ImageReadError, read_image, write_image
@@ -108,9 +111,6 @@ def _process(job: _Job) -> tuple[str, dict | None, str | None]:
     return source.stem, params, None
 
 
-_Result = tuple[str, dict | None, str | None]  # (stem, sampled parameters, error)
-
-
 def _degrade_jobs(jobs: list[_Job], workers: int) -> Iterator[_Result]:
     """Run :func:`_process` on every job and yield one result per job, in completion order.
 
@@ -120,7 +120,7 @@ def _degrade_jobs(jobs: list[_Job], workers: int) -> Iterator[_Result]:
     a new pool. With one worker everything runs in this process (no pool to break).
     """
     if workers == 1:
-        yield from (_process(job) for job in jobs)
+        yield from map(_process, jobs)
         return
     # Chunks of up to 16 jobs keep the per-task overhead small next to ~3 ms per image.
     size = max(1, min(16, len(jobs) // (4 * workers)))
