@@ -137,6 +137,24 @@ def test_default_model_finetune_stage_changes_only_the_schedule_and_task_mix():
         t1.warmup_l1, t1.batch_size, t1.ema_decay)
 
 
+def test_default_model_stage3_changes_only_the_schedule_and_task_mix():
+    # Stage 3 continues the shipped stage-2 weights with more deblur and jpeg (the two tasks closest
+    # to their inputs); network, data, losses and the G-only recipe are stage 2's.
+    stage2 = load_config(CONFIGS / "default_utkface128_finetune.yaml")
+    stage3 = load_config(CONFIGS / "default_utkface128_stage3.yaml")
+    assert stage3.model.pretrained.endswith("weights/lipspade_utkface128_ngf24.safetensors")
+    assert dataclasses.replace(stage3.model, pretrained=stage2.model.pretrained) == stage2.model
+    assert stage3.loss == stage2.loss
+    assert dataclasses.replace(stage3.data, tasks=stage2.data.tasks) == stage2.data
+    shares = Counter(stage3.data.tasks)
+    assert set(shares) == set(stage2.data.tasks)
+    assert shares["deblur"] == shares["jpeg"] == 3 and shares["sr4x"] == 2
+    assert shares["renovation"] == shares["sr16x"] == shares["denoise"] == 1
+    t2, t3 = stage2.train, stage3.train
+    assert t3.warmup_steps >= t3.steps and t3.decay_steps < t3.steps
+    assert (t3.warmup_l1, t3.batch_size, t3.ema_decay, t3.lr_g) == (t2.warmup_l1, t2.batch_size, t2.ema_decay, t2.lr_g)
+
+
 def test_paper_config_matches_official_settings():
     config = load_config(CONFIGS / "ffhq512_paper.yaml")
     m, d, t = config.model, config.data, config.train
