@@ -119,40 +119,40 @@ def test_default_model_config_is_the_shipped_recipe():
     assert t.warmup_steps >= t.steps and t.warmup_l1 == 10.0 and config.loss.perceptual_net == "mobilenet_v2"
 
 
+def _assert_continues_with_new_schedule_and_mix(before, after):
+    # A later stage of the shipped model: same network, data, losses and G-only recipe as the stage it
+    # starts from; only the learning-rate schedule, the task shares and the starting weights differ.
+    assert after.model.pretrained
+    assert dataclasses.replace(after.model, pretrained=before.model.pretrained) == before.model
+    assert after.loss == before.loss
+    assert dataclasses.replace(after.data, tasks=before.data.tasks) == before.data
+    assert set(after.data.tasks) == set(before.data.tasks)
+    t0, t1 = before.train, after.train
+    assert t1.warmup_steps >= t1.steps and (t1.warmup_l1, t1.batch_size, t1.ema_decay) == (
+        t0.warmup_l1, t0.batch_size, t0.ema_decay)
+
+
 def test_default_model_finetune_stage_changes_only_the_schedule_and_task_mix():
-    # Stage 2 of the shipped model continues stage 1: same network, data, losses; only the learning
-    # rate schedule, the task shares and the starting weights differ.
     stage1 = load_config(CONFIGS / "default_utkface128.yaml")
     stage2 = load_config(CONFIGS / "default_utkface128_finetune.yaml")
-    assert stage2.model.pretrained and not stage1.model.pretrained
-    assert dataclasses.replace(stage2.model, pretrained="") == stage1.model
-    assert stage2.loss == stage1.loss
-    assert dataclasses.replace(stage2.data, tasks=stage1.data.tasks) == stage1.data
+    assert not stage1.model.pretrained
+    _assert_continues_with_new_schedule_and_mix(stage1, stage2)
     shares = Counter(stage2.data.tasks)
-    assert set(shares) == set(stage1.data.tasks)
     assert [shares[t] for t in ("sr4x", "sr16x", "deblur", "jpeg")] == [2, 2, 2, 2]
     assert shares["renovation"] == shares["denoise"] == 1
-    t1, t2 = stage1.train, stage2.train
-    assert t2.warmup_steps >= t2.steps and (t2.warmup_l1, t2.batch_size, t2.ema_decay) == (
-        t1.warmup_l1, t1.batch_size, t1.ema_decay)
 
 
 def test_default_model_stage3_changes_only_the_schedule_and_task_mix():
     # Stage 3 continues the shipped stage-2 weights with more deblur and jpeg (the two tasks closest
-    # to their inputs); network, data, losses and the G-only recipe are stage 2's.
+    # to their inputs).
     stage2 = load_config(CONFIGS / "default_utkface128_finetune.yaml")
     stage3 = load_config(CONFIGS / "default_utkface128_stage3.yaml")
     assert stage3.model.pretrained.endswith("weights/lipspade_utkface128_ngf24.safetensors")
-    assert dataclasses.replace(stage3.model, pretrained=stage2.model.pretrained) == stage2.model
-    assert stage3.loss == stage2.loss
-    assert dataclasses.replace(stage3.data, tasks=stage2.data.tasks) == stage2.data
+    _assert_continues_with_new_schedule_and_mix(stage2, stage3)
     shares = Counter(stage3.data.tasks)
-    assert set(shares) == set(stage2.data.tasks)
     assert shares["deblur"] == shares["jpeg"] == 3 and shares["sr4x"] == 2
     assert shares["renovation"] == shares["sr16x"] == shares["denoise"] == 1
-    t2, t3 = stage2.train, stage3.train
-    assert t3.warmup_steps >= t3.steps and t3.decay_steps < t3.steps
-    assert (t3.warmup_l1, t3.batch_size, t3.ema_decay, t3.lr_g) == (t2.warmup_l1, t2.batch_size, t2.ema_decay, t2.lr_g)
+    assert stage3.train.decay_steps < stage3.train.steps and stage3.train.lr_g == stage2.train.lr_g
 
 
 def test_paper_config_matches_official_settings():
