@@ -1,0 +1,137 @@
+"""Training throughput on this machine: images/s of one `hifacegan train` step, and the machine's peak.
+
+Usage::
+
+    .venv/bin/python benchmarks/train_speed.py                                  # the default model's config
+    .venv/bin/python benchmarks/train_speed.py --config configs/tiny_cpu.yaml --modes gan --steps 5
+    .venv/bin/python benchmarks/train_speed.py --set model.ngf=16 --set train.batch_size=8 --threads 2
+
+Each mode builds the real :class:`hifacegan.training.Trainer` from the config (model, losses, perceptual
+network, optimisers, EMA) and times ``Trainer.train_step`` on random batches already in memory, so the
+figure is the compute of a step without data loading (the trainer's log reports data waits apart).
+Modes: ``warmup`` (generator only: pixel L1 and perceptual, as the default model is trained) and ``gan``
+(G step with LSGAN and feature matching, then the D step, the paper's recipe).
+
+The last rows are the machine's fp32 peak on the two operations that make up the step (a large matmul
+and a 3x3 convolution of trunk-like shape): a step's images/s is bounded by roughly
+``conv GFLOP/s / (3 x forward GFLOPs per image)``. That explains why one 2-core machine of this kind
+trains at half the speed of another: compare the conv row, not the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default_utkface128.yaml"
+
+
+class RandomPairs(torch.utils.data.Dataset):
+    """Stand-in training set: the trainer needs one only for its length (the steps get tensors)."""
+
+    def __init__(self, size: int, length: int = 64) -> None:
+        self.size, self.length = size, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        image = torch.rand(3, self.size, self.size)
+        return {"degraded": image, "target": image}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()  # first call: kernel selection and allocation
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine_peak(repeats: int) -> list[tuple[str, float]]:
+    """fp32 GFLOP/s of a 2048^2 matmul and of a 3x3 conv (batch 4, 128 -> 128 channels, 64x64)."""
+    a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
+    matmul = 2 * 2048**3 / median_seconds(lambda: a @ b, repeats) / 1e9
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1)
+    x = torch.rand(4, 128, 64, 64)
+    with torch.no_grad():
+        conv_gflops = 2 * 4 * 128 * 128 * 9 * 64 * 64 / median_seconds(lambda: conv(x), repeats) / 1e9
+    return [("matmul 2048^2", matmul), ("conv3x3 128ch 64^2 b4", conv_gflops)]
+
+
+def forward_gflops(generator: torch.nn.Module, size: int) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        generator(torch.rand(1, 3, size, size))
+    return counter.get_total_flops() / 1e9
+
+
+def measure(config_path: Path, overrides: list[str], mode: str, steps: int) -> dict:
+    from hifacegan.training import Trainer
+    from hifacegan.training.config import load_config
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        warmup_steps = "1000000" if mode == "warmup" else "0"
+        config = load_config(config_path, [*overrides, f"run_dir={run_dir}", f"train.warmup_steps={warmup_steps}",
+                                           "data.val_root=", "train.device=cpu"])
+        size, batch = config.data.size, config.train.batch_size
+        trainer = Trainer(config, train_dataset=RandomPairs(size), val_dataset=False)
+        try:
+            degraded, target = torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size)
+            seconds = median_seconds(lambda: trainer.train_step(degraded, target, stop=False), steps)
+            gflops = forward_gflops(trainer.generator, size)
+        finally:
+            trainer.close()
+    m = config.model
+    return {"model": f"{m.variant}-{m.ngf}", "size": size, "batch": batch, "mode": mode,
+            "perceptual": config.loss.perceptual_net if config.loss.perceptual > 0 else "none",
+            "seconds": seconds, "images_per_s": batch / seconds, "g_forward_gflops": gflops}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="training config (default: %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, as for hifacegan train (repeatable)")
+    parser.add_argument("--modes", default="warmup,gan", help="comma-separated: warmup, gan (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per mode, after one untimed (default: 8)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; fp32")
+    header = f"{'model':<14} {'size':>5} {'batch':>5} {'mode':<7} {'perceptual':<13} {'s/step':>7} {'img/s':>6} {'G fwd GFLOPs/img':>17}"
+    print(header)
+    print("-" * len(header))
+    for mode in args.modes.split(","):
+        r = measure(args.config, args.overrides, mode.strip(), args.steps)
+        print(f"{r['model']:<14} {r['size']:>5} {r['batch']:>5} {r['mode']:<7} {r['perceptual']:<13} "
+              f"{r['seconds']:>7.2f} {r['images_per_s']:>6.2f} {r['g_forward_gflops']:>17.1f}")
+    print()
+    for name, gflops in machine_peak(max(3, args.steps)):
+        print(f"machine peak, {name}: {gflops:.0f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()
