@@ -42,7 +42,7 @@ PRETRAINED: dict[str, PretrainedWeights] = {
     "lipspade_utkface128_ngf24": PretrainedWeights(
         name="lipspade_utkface128_ngf24",
         filename="lipspade_utkface128_ngf24.safetensors",
-        sha256="edba9b0b38b75de39dd0e6e523e2024a64b2dc62f5b4f24cef512b1e849926de",
+        sha256="9e18c5e777cc47c10bec5aa3a521e34dbf8943ee0d07aabc1ffe0b4d26ce2735",
         variant="lipspade",
         ngf=24,
         size=128,
