@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
-import time
+
+from _timing import count_gflops, median_seconds  # benchmarks/_timing.py
 
 
 def measure(variant: str, ngf: int, size: int, repeats: int, threads: int, device: str, dtype: str,
             channels_last: bool) -> dict:
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     import hifacegan
 
@@ -38,25 +37,14 @@ def measure(variant: str, ngf: int, size: int, repeats: int, threads: int, devic
         x = x.contiguous(memory_format=torch.channels_last)
     autocast = torch.autocast(device_type=device, dtype=getattr(torch, dtype), enabled=dtype != "float32")
     with torch.no_grad(), autocast:
-        counter = FlopCounterMode(display=False)
-        with counter:
-            model(x)
-        flops = counter.get_total_flops()
-        times = []
-        for _ in range(repeats):
-            if device == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model(x)
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
+        gflops = count_gflops(lambda: model(x))  # also the warm-up forward
+        seconds = median_seconds(lambda: model(x), repeats, warmup=False,
+                                 sync=torch.cuda.synchronize if device == "cuda" else None)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if device == "cuda":
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
     return {"model": f"{variant}-{ngf}", "size": size, "seconds": seconds, "peak_mb": peak_mb,
-            "gflops": flops / 1e9, "gflops_per_s": flops / 1e9 / seconds, "channels_last": channels_last}
+            "gflops": gflops, "gflops_per_s": gflops / seconds, "channels_last": channels_last}
 
 
 def main() -> None:

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from _timing import count_gflops, median_seconds  # benchmarks/_timing.py
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default_utkface128.yaml"
 
@@ -56,16 +55,6 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # first call: kernel selection and allocation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def machine_peak(repeats: int) -> list[tuple[str, float]]:
     """fp32 GFLOP/s of a 2048^2 matmul and of a 3x3 conv (batch 4, 128 -> 128 channels, 64x64)."""
     a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
@@ -75,15 +64,6 @@ def machine_peak(repeats: int) -> list[tuple[str, float]]:
     with torch.no_grad():
         conv_gflops = 2 * 4 * 128 * 128 * 9 * 64 * 64 / median_seconds(lambda: conv(x), repeats) / 1e9
     return [("matmul 2048^2", matmul), ("conv3x3 128ch 64^2 b4", conv_gflops)]
-
-
-def forward_gflops(generator: torch.nn.Module, size: int) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        generator(torch.rand(1, 3, size, size))
-    return counter.get_total_flops() / 1e9
 
 
 def measure(config_path: Path, overrides: list[str], mode: str, steps: int) -> dict:
@@ -99,12 +79,15 @@ def measure(config_path: Path, overrides: list[str], mode: str, steps: int) -> d
         try:
             degraded, target = torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size)
             seconds = median_seconds(lambda: trainer.train_step(degraded, target, stop=False), steps)
-            gflops = forward_gflops(trainer.generator, size)
+            probe = torch.rand(1, 3, size, size)
+            with torch.no_grad():
+                gflops = count_gflops(lambda: trainer.generator(probe))
+            perceptual = trainer.perceptual_name
         finally:
             trainer.close()
     m = config.model
     return {"model": f"{m.variant}-{m.ngf}", "size": size, "batch": batch, "mode": mode,
-            "perceptual": config.loss.perceptual_net if config.loss.perceptual > 0 else "none",
+            "perceptual": perceptual,
             "seconds": seconds, "images_per_s": batch / seconds, "g_forward_gflops": gflops}
 
 
