@@ -24,16 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    import torch
-
-    from hifacegan import load_model, restore_tensor
+    # The exact restore path of hifacegan benchmark-tasks (uint8 in and out, the card's colour fix).
+    from hifacegan.cli.benchmark_tasks import _model_restorer
     from hifacegan.data.transforms import resize_to
     from hifacegan.degradations import DegradationConfig, degrade, rng_for
-    from hifacegan.inference import card_color_fix
-    from hifacegan.io import float_to_uint8, list_images, read_image
+    from hifacegan.io import list_images, read_image
     from hifacegan.metrics.psnr import psnr
     from hifacegan.models._pretrained import default_model_path
-    from hifacegan.tensor import image_to_tensor, tensor_to_image
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="checkpoint (default: the shipped model)")
@@ -45,16 +42,11 @@ def main() -> None:
     parser.add_argument("--sharp-db", type=float, default=37.0, help="inputs at or above this count as sharp")
     args = parser.parse_args()
 
-    model = load_model(args.model or default_model_path(), device="cpu")
-    color_fix = card_color_fix(model)  # as benchmark-tasks and hifacegan restore run it
+    restore, _color_fix = _model_restorer(args.model or default_model_path(), "cpu", batch_size=8, color_fix=None)
     config = DegradationConfig().scaled_for_size(args.size)
     paths = list_images(args.data)[: args.limit]
     truths = [resize_to(read_image(p).to_uint8(), args.size, args.size) for p in paths]
     inputs = [degrade(t, args.task, rng_for(args.seed, p.stem), config)[0] for t, p in zip(truths, paths)]
-
-    def restore(images: list[np.ndarray]) -> list[np.ndarray]:
-        with torch.inference_mode():
-            return [float_to_uint8(im) for im in tensor_to_image(restore_tensor(model, image_to_tensor(images), color_fix=color_fix))]
 
     def score(images: list[np.ndarray]) -> np.ndarray:
         return np.array([psnr(a, t) for a, t in zip(images, truths)])
