@@ -16,47 +16,33 @@ this is where the README's account of the deblur shortfall comes from.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
+from _val_faces import add_face_arguments, degrade_faces, load_faces, model_restorer  # benchmarks/_val_faces.py
 
 
 def main() -> None:
-    # The exact restore path of hifacegan benchmark-tasks (uint8 in and out, the card's colour fix).
-    from hifacegan.cli.benchmark_tasks import _model_restorer
-    from hifacegan.data.transforms import resize_to
-    from hifacegan.degradations import DegradationConfig, degrade, rng_for
-    from hifacegan.io import list_images, read_image
     from hifacegan.metrics.psnr import psnr
-    from hifacegan.models._pretrained import default_model_path
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, help="checkpoint (default: the shipped model)")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "utkface" / "val")
+    add_face_arguments(parser, limit=80)
     parser.add_argument("--task", default="deblur")
-    parser.add_argument("--limit", type=int, default=80, help="first K faces of --data (default: 80)")
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sharp-db", type=float, default=37.0, help="inputs at or above this count as sharp")
     args = parser.parse_args()
 
-    restore, _color_fix = _model_restorer(args.model or default_model_path(), "cpu", batch_size=8, color_fix=None)
-    config = DegradationConfig().scaled_for_size(args.size)
-    paths = list_images(args.data)[: args.limit]
-    truths = [resize_to(read_image(p).to_uint8(), args.size, args.size) for p in paths]
-    inputs = [degrade(t, args.task, rng_for(args.seed, p.stem), config)[0] for t, p in zip(truths, paths)]
+    restore = model_restorer(args.model)
+    stems, truths = load_faces(args.data, args.limit, args.size)
+    inputs = degrade_faces(stems, truths, args.task, args.seed, args.size)
 
     def score(images: list[np.ndarray]) -> np.ndarray:
         return np.array([psnr(a, t) for a, t in zip(images, truths)])
 
     p_input, p_model, p_ceiling = score(inputs), score(restore(inputs)), score(restore(truths))
 
-    print(f"{len(paths)} faces of {args.data} at {args.size} px, task {args.task}, seed {args.seed}; PSNR dB (RGB)")
+    print(f"{len(stems)} faces of {args.data} at {args.size} px, task {args.task}, seed {args.seed}; PSNR dB (RGB)")
     print(f"{'faces':<44} {'n':>4} {'input':>7} {'model':>7} {'gain':>7} {'ceiling':>8}")
     print("-" * 82)
-    groups = [("all", np.ones(len(paths), bool)),
+    groups = [("all", np.ones(len(stems), bool)),
               (f"input >= {args.sharp_db:g} dB", p_input >= args.sharp_db),
               (f"input < {args.sharp_db:g} dB", p_input < args.sharp_db),
               ("input above the model's ceiling for its face", p_input > p_ceiling),
