@@ -142,17 +142,23 @@ def test_default_model_finetune_stage_changes_only_the_schedule_and_task_mix():
     assert shares["renovation"] == shares["denoise"] == 1
 
 
-def test_default_model_stage3_changes_only_the_schedule_and_task_mix():
-    # Stage 3 continues stage 2's exported weights with more deblur and jpeg (the two tasks closest to
-    # their inputs); its result is the shipped model, so it must not start from the shipped file.
-    stage2 = load_config(CONFIGS / "default_utkface128_finetune.yaml")
-    stage3 = load_config(CONFIGS / "default_utkface128_stage3.yaml")
-    assert stage3.model.pretrained == f"{stage2.run_dir}/final.safetensors"
-    _assert_continues_with_new_schedule_and_mix(stage2, stage3)
-    shares = Counter(stage3.data.tasks)
-    assert shares["deblur"] == shares["jpeg"] == 3 and shares["sr4x"] == 2
-    assert shares["renovation"] == shares["sr16x"] == shares["denoise"] == 1
-    assert stage3.train.decay_steps < stage3.train.steps and stage3.train.lr_g == stage2.train.lr_g
+@pytest.mark.parametrize(("before_name", "after_name", "shares"), [
+    # Stage 3: more deblur and jpeg, the two tasks closest to their inputs after stage 2.
+    ("default_utkface128_finetune", "default_utkface128_stage3",
+     {"deblur": 3, "jpeg": 3, "sr4x": 2, "renovation": 1, "sr16x": 1, "denoise": 1}),
+    # Stage 4 (the shipped model): deblur, the one task still under its input after stage 3, largest.
+    ("default_utkface128_stage3", "default_utkface128_stage4",
+     {"deblur": 4, "jpeg": 3, "sr4x": 2, "sr16x": 2, "renovation": 1, "denoise": 1}),
+])
+def test_later_default_model_stage_changes_only_the_schedule_and_task_mix(before_name, after_name, shares):
+    # Each later stage starts from the previous stage's own export, never from the shipped file (which
+    # is the last stage's result), and restarts lr_G with a decay inside the run.
+    before = load_config(CONFIGS / f"{before_name}.yaml")
+    after = load_config(CONFIGS / f"{after_name}.yaml")
+    assert after.model.pretrained == f"{before.run_dir}/final.safetensors"
+    _assert_continues_with_new_schedule_and_mix(before, after)
+    assert Counter(after.data.tasks) == shares
+    assert after.train.decay_steps < after.train.steps and after.train.lr_g == before.train.lr_g
 
 
 def test_paper_config_matches_official_settings():

@@ -42,7 +42,7 @@ PRETRAINED: dict[str, PretrainedWeights] = {
     "lipspade_utkface128_ngf24": PretrainedWeights(
         name="lipspade_utkface128_ngf24",
         filename="lipspade_utkface128_ngf24.safetensors",
-        sha256="9e18c5e777cc47c10bec5aa3a521e34dbf8943ee0d07aabc1ffe0b4d26ce2735",
+        sha256="70a67a1cf5ca73c7b6ae78145f3e548d4f85e848571cadbd6cbd3f88d1a60971",
         variant="lipspade",
         ngf=24,
         size=128,
