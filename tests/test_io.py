@@ -88,3 +88,73 @@ def test_list_images_expands_folders_and_globs(tmp_path):
     assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.png"]
     assert [p.name for p in list_images(str(tmp_path / "*.png"))] == ["b.png"]
     assert [p.name for p in list_images([tmp_path / "skip.txt"])] == ["skip.txt"]  # explicit files are kept
+
+
+# --- issue 21: the corpus of bad inputs (tests/_bad_inputs.py) --------------------------------------
+
+
+def test_pixel_bound_is_read_from_the_header_and_names_the_option(tmp_path, monkeypatch):
+    from _bad_inputs import big_jpeg
+
+    path = big_jpeg(tmp_path / "big.jpg")  # 3000x3000, a valid photo
+    with pytest.raises(ImageReadError, match=r"big.jpg: 3000x3000 = 9.0 MP exceeds the limit of 1 MP") as raised:
+        read_image(path, max_pixels=1_000_000)
+    assert "--max-megapixels" in str(raised.value) and "HIFACEGAN_MAX_MEGAPIXELS" in str(raised.value)
+    monkeypatch.setenv("HIFACEGAN_MAX_MEGAPIXELS", "2")  # the default bound of every command
+    with pytest.raises(ImageReadError, match="limit of 2 MP"):
+        read_image(path)
+    monkeypatch.setenv("HIFACEGAN_MAX_MEGAPIXELS", "10")
+    assert read_image(path).size == (3000, 3000)
+    monkeypatch.setenv("HIFACEGAN_MAX_MEGAPIXELS", "lots")
+    with pytest.raises(ValueError, match="HIFACEGAN_MAX_MEGAPIXELS must be a positive number"):
+        read_image(path)
+
+
+@pytest.mark.parametrize("gray", [False, True], ids=["rgb", "gray"])
+def test_float_tiffs_are_read_as_zero_to_one(tmp_path, gray):
+    from _bad_inputs import float_tiff
+
+    rgb = _gradient()
+    image = read_image(float_tiff(tmp_path / "f.tif", rgb, gray=gray))
+    expected = np.repeat(rgb[..., :1], 3, axis=2) if gray else rgb
+    assert np.abs(image.to_uint8().astype(int) - expected).max() <= 1  # not divided by 255 (black)
+    assert image.bit_depth == 16 and image.was_gray == gray
+
+
+def test_dark_sixteen_bit_image_is_scaled_by_its_bit_depth_not_its_values(tmp_path):
+    from _bad_inputs import dark_sixteen_bit
+
+    path, values = dark_sixteen_bit(tmp_path / "dark.pgm")  # every sample < 256 of 65535
+    image = read_image(path)
+    assert image.bit_depth == 16
+    assert np.allclose(image.rgb[..., 0] * 65535, values, atol=0.5)
+
+
+def test_long_file_names_can_be_written(tmp_path):
+    from _bad_inputs import long_name
+
+    path = long_name(tmp_path)
+    write_image(path, _gradient())  # the temporary name must not add to the 250 bytes
+    assert np.array_equal(read_image(path).to_uint8(), _gradient())
+
+
+def test_a_group_of_files_is_written_all_or_nothing(tmp_path):
+    from hifacegan.io import atomic_write_files
+
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(OSError):
+        atomic_write_files({tmp_path / "a.png": b"first", tmp_path / "blocker" / "b.png": b"second"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]  # no a.png, no temporary file
+    written = atomic_write_files({tmp_path / "a.png": b"1", tmp_path / "sub" / "b.png": b"2"})
+    assert [p.read_bytes() for p in written] == [b"1", b"2"]
+
+
+def test_output_folder_check(tmp_path):
+    from hifacegan.io import OutputPathError, check_output_dir
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputPathError, match="is a file, not a folder"):
+        check_output_dir(tmp_path / "file")
+    with pytest.raises(OutputPathError, match="cannot be written"):
+        check_output_dir(tmp_path / "file" / "below")
+    assert check_output_dir(tmp_path / "new" / "out").is_dir()

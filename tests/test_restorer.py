@@ -268,3 +268,22 @@ def test_color_fix_follows_the_model_card_unless_told(tiny_model):
     assert np.allclose(by_card.enhance(image, aligned=True).image, fixed, atol=1e-6)
     told_off = Restorer(tiny_model, "cpu", color_fix=False)
     assert np.allclose(told_off.enhance(image, aligned=True).image, plain, atol=1e-6)
+
+
+class _NaNModel(torch.nn.Module):
+    """A generator whose weights went bad after loading (or a model passed in as a module): NaN out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(x, float("nan"))
+
+
+def test_a_non_finite_output_is_never_pasted():
+    model = _NaNModel()
+    model.model_card = {"size": SIZE}
+    restorer = Restorer(model, device="cpu", detector=FixedDetector([_face((130.0, 100.0), 40.0)]))
+    with pytest.raises(ValueError, match=r"non-finite values \(NaN or infinity\) for face\(s\) \[0\]"):
+        restorer.enhance(_photo())

@@ -3,7 +3,8 @@
 
 Images cross this boundary as ``numpy`` arrays: RGB ``float32`` in ``[0, 1]``, shape ``(H, W, 3)``,
 plus an optional alpha plane. Everything odd about real files is settled here, once:
-EXIF orientation, grayscale, palette, CMYK, RGBA, 16-bit, truncated files and decompression bombs.
+EXIF orientation, grayscale, palette, CMYK, RGBA, 16-bit, float, truncated files and images too
+large to process (checked from the header, before any pixel is decoded).
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ from PIL import Image, ImageOps
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
+    "MAX_MEGAPIXELS_ENV",
     "ImageReadError",
     "LoadedImage",
+    "OutputPathError",
     "atomic_write",
     "atomic_write_bytes",
+    "atomic_write_files",
+    "check_output_dir",
+    "default_max_pixels",
     "encode_image",
     "list_images",
     "read_image",
@@ -36,10 +42,36 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 # 80 megapixels: a 10000x8000 scan still opens, a decompression bomb (often 10^9+ pixels) does not.
 DEFAULT_MAX_PIXELS = 80_000_000
+#: Environment variable that sets the pixel bound of :func:`read_image` (in megapixels) for every
+#: command, including those without a ``--max-megapixels`` option (evaluate, benchmark-tasks, training data).
+MAX_MEGAPIXELS_ENV = "HIFACEGAN_MAX_MEGAPIXELS"
+_RAISE_HINT = f"downscale it, or raise the bound with --max-megapixels (restore, degrade) or ${MAX_MEGAPIXELS_ENV}"
 
 
 class ImageReadError(ValueError):
     """An input file could not be turned into an image; the message says why and what to do."""
+
+
+class OutputPathError(ValueError):
+    """An output file or folder cannot be written (a file where a folder is needed, read-only, an input...)."""
+
+
+def default_max_pixels() -> int:
+    """The pixel bound of :func:`read_image`: ``$HIFACEGAN_MAX_MEGAPIXELS`` megapixels, else 80 MP.
+
+    Raises:
+        ValueError: the environment variable is not a positive number.
+    """
+    text = os.environ.get(MAX_MEGAPIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"${MAX_MEGAPIXELS_ENV} must be a positive number of megapixels, got {text!r}")
+    return max(1, round(value * 1e6))
 
 
 @dataclass(frozen=True)
@@ -108,12 +140,17 @@ def list_images(paths: list[str | os.PathLike] | str | os.PathLike, recursive: b
     return unique
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> LoadedImage:
     """Read any common image file into a :class:`LoadedImage`.
+
+    Samples are scaled by their real range: 8-bit by 255, 16-bit by 65535, other integer TIFFs by their
+    bit depth, and float TIFFs are taken as ``[0, 1]`` (clipped; ``NaN`` becomes 0; a float file whose
+    values go above 1 is read as 0-255, or 0-65535 above 255).
 
     Args:
         path: file to read.
-        max_pixels: refuse images with more pixels than this (decompression-bomb guard).
+        max_pixels: refuse images with more pixels than this, judged from the file header before
+            anything is decoded (memory and decompression-bomb guard); ``None``: :func:`default_max_pixels`.
 
     Returns:
         The decoded, upright image.
@@ -122,26 +159,29 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         ImageReadError: the file is missing, not an image, truncated, or too large.
     """
     path = Path(path)
+    if max_pixels is None:
+        max_pixels = default_max_pixels()
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
+    tiff = path.suffix.lower() in (".tif", ".tiff")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Our own bound below is the one that counts; Pillow's hard limit (2x its warning) still applies.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageReadError(
-                    f"{path}: {width}x{height} = {width * height / 1e6:.0f} MP exceeds the limit of "
-                    f"{max_pixels / 1e6:.0f} MP (decompression-bomb guard); downscale the image first"
-                )
+            _check_pixels(path, image.size, max_pixels)
             image.load()
     except ImageReadError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise ImageReadError(f"{path}: refused as a possible decompression bomb ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
+        floats = _read_float_tiff(path, max_pixels) if tiff else None  # RGB float TIFFs, which Pillow cannot open
+        if floats is not None:
+            return floats
         raise ImageReadError(f"{path}: not a readable image: unknown format, truncated or corrupt ({exc})") from exc
     mode = image.mode
+    bits = int(image.tag_v2.get(258, (32,))[0]) if mode == "I" and hasattr(image, "tag_v2") else 16
     sixteen = _read_sixteen_bit(path) if mode in ("I;16", "I;16B", "I;16L", "I", "RGB", "RGBA") and path.suffix.lower() in (".png", ".tif", ".tiff") else None
     image = ImageOps.exif_transpose(image)
     if sixteen is not None:
@@ -155,16 +195,60 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         rgba = image.convert("RGBA")
         alpha = np.asarray(rgba, dtype=np.float32)[..., 3] / 255.0
         image = rgba.convert("RGB")
-    elif mode in ("I", "F"):
-        array = np.asarray(image, dtype=np.float32)
-        scale = 65535.0 if array.max(initial=0) > 255 else 255.0
-        gray = np.clip(array / scale, 0, 1)
-        return LoadedImage(rgb=np.repeat(gray[..., None], 3, axis=2), bit_depth=16 if scale > 255 else 8,
-                           was_gray=True, mode=mode)
+    elif mode.startswith("I") or mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        if mode == "F":
+            gray = _float_range(array)
+        else:
+            # The range of the samples' bit depth, not of the values: a dark 16-bit image stays dark.
+            gray = np.clip(array / (2.0 ** bits - 1), 0, 1).astype(np.float32)
+        return LoadedImage(rgb=np.repeat(gray[..., None], 3, axis=2), bit_depth=16, was_gray=True, mode=mode)
     else:
         image = image.convert("RGB")  # L, 1, P, CMYK, YCbCr ... all become RGB here
     rgb = np.asarray(image, dtype=np.float32) / 255.0
     return LoadedImage(rgb=rgb, alpha=alpha, bit_depth=8, was_gray=was_gray, mode=mode)
+
+
+def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageReadError(
+            f"{path}: {width}x{height} = {width * height / 1e6:.1f} MP exceeds the limit of {max_pixels / 1e6:g} MP "
+            f"(memory and decompression-bomb guard); {_RAISE_HINT}"
+        )
+
+
+def _float_range(array: np.ndarray) -> np.ndarray:
+    """Float samples to ``[0, 1]``: nominally already there; 0-255 or 0-65535 data when the values say so."""
+    array = np.nan_to_num(np.asarray(array, dtype=np.float64), nan=0.0, posinf=1.0, neginf=0.0)
+    peak = float(array.max(initial=0.0))
+    scale = 1.0 if peak <= 1.0 + 1e-3 else 255.0 if peak <= 255.0 + 1e-3 else 65535.0
+    return np.clip(array / scale, 0.0, 1.0).astype(np.float32)
+
+
+def _read_float_tiff(path: Path, max_pixels: int) -> LoadedImage | None:
+    """Decode a float (e.g. RGB float32) TIFF with OpenCV, after checking its size from the TIFF header."""
+    import cv2
+    from PIL import TiffImagePlugin
+
+    try:
+        with open(path, "rb") as handle:
+            tags = TiffImagePlugin.ImageFileDirectory_v2(handle.read(8))
+            handle.seek(tags.next)
+            tags.load(handle)
+        width, height = int(tags[256]), int(tags[257])
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError):
+        return None
+    _check_pixels(path, (width, height), max_pixels)
+    decoded = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None or not np.issubdtype(decoded.dtype, np.floating):
+        return None
+    array = _float_range(decoded)
+    if array.ndim == 2:
+        return LoadedImage(rgb=np.repeat(array[..., None], 3, axis=2), bit_depth=16, was_gray=True, mode="F")
+    alpha = np.ascontiguousarray(array[..., 3]) if array.shape[2] == 4 else None
+    rgb = np.ascontiguousarray(array[..., 2::-1])
+    return LoadedImage(rgb=rgb, alpha=alpha, bit_depth=16, mode="RGB float")
 
 
 def _read_sixteen_bit(path: Path) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -221,21 +305,75 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     A reader never sees a half-written file, and a crash leaves the old file (if any) intact.
     """
     path = Path(path)
+    tmp = _stage(path, write)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _discard([tmp])
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_files(files: dict[Path, bytes]) -> list[Path]:
+    """Write several files as one unit: every one is staged (written and fsynced) before any is renamed.
+
+    An error while staging (encoding, disk full, permissions) leaves none of them written and the
+    old files intact; only a crash between the renames, a few microseconds, can leave some renamed.
+    """
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            staged.append((_stage(Path(path), lambda handle, data=data: handle.write(data)), Path(path)))
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except BaseException:
+        _discard([tmp for tmp, _ in staged])
+        raise
+    for folder in {path.parent for _, path in staged}:
+        _fsync_dir(folder)
+    return [path for _, path in staged]
+
+
+def _stage(path: Path, write: Callable[[BinaryIO], None]) -> str:
+    """A fsynced temp file beside ``path`` filled by ``write``. Its name is short whatever ``path``'s is
+    (``.hfg`` + 8 random characters + ``.tmp``), so any legal file name can be written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".hfg", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs should be readable like any written file
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
+        _discard([tmp])
+        raise
+    return tmp
+
+
+def _discard(paths: list[str]) -> None:
+    for tmp in paths:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
+
+
+def check_output_dir(folder: str | os.PathLike, role: str = "output folder") -> Path:
+    """Create ``folder`` if needed and check that files can be created in it, before any work is done.
+
+    Raises:
+        OutputPathError: it is a file, lies under a file, or is not writable.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputPathError(f"{role} {folder} is a file, not a folder; choose another")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(prefix=".hfg", dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputPathError(f"{role} {folder} cannot be written ({exc.strerror or exc}); choose another") from exc
+    return folder
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -173,7 +173,8 @@ class Restorer:
     """Restores every face of a photo with a HiFaceGAN generator.
 
     Args:
-        model: ``None`` for the shipped default model; a checkpoint path (official, BasicSR or ours);
+        model: ``None`` for the shipped default model; a shipped model's name (``"renovation"``,
+            ``"fidelity"``); a checkpoint path (official, BasicSR or ours);
             or a generator module ready for inference (see :func:`hifacegan.prepare_for_inference`).
         device: ``"cpu"``, ``"cuda"``, ``"mps"``, ``"auto"``/``None`` (best available), or a
             ``torch.device``.
@@ -186,6 +187,8 @@ class Restorer:
         color_fix: keep each face's low frequencies (colour, shading) from the input
             (:func:`hifacegan.keep_input_colors`); ``None``: the model card's ``color_fix``, else off.
         batch_size: faces per forward pass (all faces of a typical photo go in one).
+        fidelity_weight: the realness/fidelity knob in ``[0, 1]`` (CodeFormer's ``w``): mix this share
+            of the shipped ``fidelity`` model's output into ``model``'s (:class:`~hifacegan.models.blend.FidelityBlend`).
 
     Raises:
         hifacegan.models._pretrained.NoDefaultModelError: ``model=None`` and no default model is shipped.
@@ -196,19 +199,16 @@ class Restorer:
     def __init__(self, model: nn.Module | str | os.PathLike | None = None, device: str | torch.device | None = None,
                  *, arch: str | None = None, detector: FaceDetector | None = None, face_size: int | None = None,
                  template: np.ndarray | list | None = None, batch_size: int = 16,
-                 color_fix: bool | None = None) -> None:
+                 color_fix: bool | None = None, fidelity_weight: float = 0.0) -> None:
         self.device = resolve_device(device)
-        if model is None:
-            from hifacegan.models._pretrained import default_model_path
-
-            model = default_model_path()
-        if isinstance(model, nn.Module):
-            self.model = model.to(self.device)
-        else:
-            from hifacegan.models.checkpoint import load_model
-
-            self.model = load_model(model, arch=arch, device=self.device)
+        self.model = _load(model, arch, self.device)
         card: dict[str, Any] = dict(getattr(self.model, "model_card", None) or {})
+        if fidelity_weight:
+            from hifacegan.models.blend import FidelityBlend
+
+            fidelity = _load("fidelity", None, self.device)
+            self.model = FidelityBlend(self.model, fidelity, fidelity_weight,
+                                       fidelity_size=int(fidelity.model_card.get("size") or DEFAULT_FACE_SIZE))
         self.face_size = int(face_size or card.get("size") or DEFAULT_FACE_SIZE)
         self.template = np.asarray(template if template is not None else card.get("face_template", FFHQ_TEMPLATE),
                                    dtype=np.float64)
@@ -226,11 +226,22 @@ class Restorer:
         return self._detector
 
     def restore_faces(self, crops: list[np.ndarray]) -> list[np.ndarray]:
-        """Run the generator on float32 RGB crops of equal size; returns the restored crops."""
+        """Run the generator on float32 RGB crops of equal size; returns the restored crops.
+
+        Raises:
+            ValueError: the model's output holds NaN or infinity (nothing is returned, so nothing is pasted).
+        """
         if not crops:
             return []
         batch = image_to_tensor(crops, device=self.device)  # restore_tensor pads small/odd sizes and crops back
-        return tensor_to_image(restore_tensor(self.model, batch, batch_size=self.batch_size, color_fix=self.color_fix))
+        restored = restore_tensor(self.model, batch, batch_size=self.batch_size, color_fix=self.color_fix)
+        finite = torch.isfinite(restored).flatten(1).all(dim=1)
+        if not bool(finite.all()):
+            # Never paste NaN/inf: it would come out as black squares under a "restored" message.
+            bad = [k for k, ok in enumerate(finite.tolist()) if not ok]
+            raise ValueError(f"the model produced non-finite values (NaN or infinity) for face(s) {bad}; its weights "
+                             "are probably corrupt, try another model")
+        return tensor_to_image(restored)
 
     def enhance(self, image: Any, aligned: bool = False, only_center_face: bool = False, upscale: float = 1,
                 max_faces: int | None = None) -> RestoreResult:
@@ -289,6 +300,21 @@ class Restorer:
             landmarks=np.array([f.landmarks for f in faces]).reshape(-1, 5, 2),
             affines=np.array(affines).reshape(-1, 2, 3), alpha=alpha, faces_detected=detected, was_gray=was_gray,
         )
+
+
+def _load(model: nn.Module | str | os.PathLike | None, arch: str | None, device: torch.device) -> nn.Module:
+    """A generator from a module, a shipped model's name, a checkpoint path, or ``None`` (the default)."""
+    from hifacegan.models import _pretrained
+
+    if isinstance(model, nn.Module):
+        return model.to(device)
+    if model is None:
+        model = _pretrained.default_model_path()
+    elif _pretrained.is_model_name(model):
+        model = _pretrained.pretrained_path(str(model))
+    from hifacegan.models.checkpoint import load_model
+
+    return load_model(model, arch=arch, device=device)
 
 
 def _select_faces(faces: list[DetectedFace], shape: tuple[int, int], only_center_face: bool,

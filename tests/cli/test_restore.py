@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -280,3 +281,135 @@ def test_real_photo_end_to_end_with_the_real_detector(real_detector, tmp_path, t
     restored = Image.open(tmp_path / "restored_imgs" / "Blake_Lively.jpg")
     assert restored.size == Image.open(photo).size
     assert math.isclose(len(list((tmp_path / "restored_faces").iterdir())), 2)
+
+
+def test_shipped_models_by_name_and_the_fidelity_weight(tmp_path, monkeypatch, caplog):
+    from hifacegan.models import _pretrained
+
+    Image.fromarray(_scene(64, 64)).save(tmp_path / "face.png")
+    outputs = {}
+    for name, extra in (("plain", []), ("blend", ["--weight", "1"])):
+        out = tmp_path / name
+        assert main(["restore", str(tmp_path / "face.png"), "-o", str(out), "--aligned", "--model", "fidelity",
+                     "--device", "cpu", *extra]) == 0
+        outputs[name] = np.asarray(Image.open(out / "restored_faces" / "face.png"), dtype=np.float32)
+    # --weight 1 is the fidelity model alone, run at its own face size: a different output from the plain run
+    # (which restores the aligned 64-px crop at 64 px), so the knob is really applied.
+    assert outputs["plain"].shape == outputs["blend"].shape == (64, 64, 3)
+    assert np.abs(outputs["plain"] - outputs["blend"]).mean() > 0.5
+    monkeypatch.setitem(_pretrained.MODEL_ALIASES, "renovation", None)
+    assert main(["restore", str(tmp_path / "face.png"), "-o", str(tmp_path / "r"), "--model", "renovation"]) == 2
+    assert "'renovation' model is not shipped" in caplog.text
+    with pytest.raises(SystemExit) as exit_info:
+        main(["restore", str(tmp_path / "face.png"), "-o", str(tmp_path / "w"), "--weight", "1.5"])
+    assert exit_info.value.code == 2
+
+
+# --- issue 21: the corpus of bad inputs (tests/_bad_inputs.py) --------------------------------------
+
+
+@pytest.mark.parametrize("aligned", [True, False], ids=["aligned", "photo"])
+def test_pixel_bound_refuses_a_big_file_and_the_batch_goes_on(tmp_path, tiny_model_file, monkeypatch, caplog, aligned):
+    from _bad_inputs import big_jpeg
+
+    _use_detector(monkeypatch, {(64, 64): [_face((32.0, 30.0), 16.0)]})
+    src = tmp_path / "in"
+    src.mkdir()
+    big_jpeg(src / "big.jpg")  # 3000x3000 = 9 MP
+    Image.fromarray(_scene(64, 64)).save(src / "small.png")
+    rc = main(["restore", str(src), "-o", str(tmp_path / "out"), "--model", str(tiny_model_file), "--device", "cpu",
+               "--max-megapixels", "1", *(["--aligned"] if aligned else [])])
+    assert rc == 0
+    assert "big.jpg: 3000x3000 = 9.0 MP exceeds the limit of 1 MP" in caplog.text
+    assert "--max-megapixels" in caplog.text
+    assert "processed 1 of 2 file(s)" in caplog.text
+    assert (tmp_path / "out" / "restored_faces" / ("small.png" if aligned else "small_0.png")).exists()
+
+
+def test_aligned_inputs_have_a_smaller_default_bound(tmp_path, tiny_model_file, monkeypatch, caplog):
+    import hifacegan.cli.restore as restore_cli
+    from _bad_inputs import big_jpeg
+
+    monkeypatch.setattr(restore_cli, "ALIGNED_MAX_PIXELS", 1_000_000)  # the model runs on the whole crop
+    big_jpeg(tmp_path / "crop.jpg", 1200, 1000)
+    rc = main(["restore", str(tmp_path / "crop.jpg"), "-o", str(tmp_path / "out"), "--model", str(tiny_model_file),
+               "--device", "cpu", "--aligned"])
+    assert rc == 1 and "crop.jpg: 1200x1000 = 1.2 MP exceeds the limit of 1 MP" in caplog.text
+
+
+def test_a_photo_is_written_all_or_nothing_and_stale_faces_are_removed(tmp_path, tiny_model_file, monkeypatch,
+                                                                        caplog):
+    import hifacegan.cli.restore as restore_cli
+
+    two = [_face((40.0, 40.0), 16.0), _face((110.0, 40.0), 16.0)]
+    _use_detector(monkeypatch, {(80, 160): two})
+    Image.fromarray(_scene(80, 160)).save(tmp_path / "p.png")
+    out = tmp_path / "out"
+    argv = ["restore", str(tmp_path / "p.png"), "-o", str(out), "--model", str(tiny_model_file), "--device", "cpu"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in (out / "restored_faces").iterdir()) == ["p_0.png", "p_1.png"]
+    (out / "restored_faces" / "p_10.png").write_bytes(b"from a run with 11 faces")
+    (out / "restored_faces" / "other_1.png").write_bytes(b"not this photo's")
+
+    # A second run finds one face: the earlier p_1 (and p_10) must not pass for this run's output.
+    _use_detector(monkeypatch, {(80, 160): two[:1]})
+    assert main(argv) == 0
+    for folder in ("cropped_faces", "restored_faces", "cmp"):
+        assert sorted(p.name for p in (out / folder).iterdir() if p.name.startswith("p_")) == ["p_0.png"]
+    assert (out / "restored_faces" / "other_1.png").exists()
+
+    # A failure while writing the photo's outputs leaves none of them.
+    fresh = tmp_path / "fresh"
+    calls = []
+
+    def failing_encode(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("No space left on device")
+        return hifacegan.io.encode_image(*args, **kwargs)
+
+    monkeypatch.setattr(restore_cli, "encode_image", failing_encode)
+    _use_detector(monkeypatch, {(80, 160): two})
+    assert main(argv[:3] + [str(fresh)] + argv[4:]) == 1
+    assert "No space left on device" in caplog.text
+    assert not [p for p in fresh.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("bad", ["file", "subfolder_is_a_file"])
+def test_a_bad_output_folder_is_a_usage_error_before_any_work(tmp_path, tiny_model_file, monkeypatch, caplog, bad):
+    out = tmp_path / "out"
+    if bad == "file":
+        out.write_text("a file, not a folder")
+    else:
+        out.mkdir()
+        (out / "restored_imgs").write_text("a file where a folder goes")
+    monkeypatch.setattr(restorer_module.Restorer, "enhance", lambda *a, **k: pytest.fail("restored before the check"))
+    Image.fromarray(_scene(40, 50)).save(tmp_path / "a.png")
+    rc = main(["restore", str(tmp_path / "a.png"), "-o", str(out), "--model", str(tiny_model_file), "--device", "cpu"])
+    assert rc == 2
+    assert "-o OUTDIR" in caplog.text
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can write into read-only folders")
+def test_a_read_only_output_folder_is_a_usage_error(tmp_path, tiny_model_file, caplog):
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o500)
+    Image.fromarray(_scene(40, 50)).save(tmp_path / "a.png")
+    try:
+        rc = main(["restore", str(tmp_path / "a.png"), "-o", str(out), "--model", str(tiny_model_file)])
+    finally:
+        out.chmod(0o700)
+    assert rc == 2 and "cannot be written" in caplog.text
+
+
+def test_non_finite_weights_are_refused_at_load(tmp_path, caplog):
+    from _bad_inputs import tiny_checkpoint
+
+    model = tiny_checkpoint(tmp_path / "nan.safetensors", poison=float("nan"))
+    Image.fromarray(_scene(40, 50)).save(tmp_path / "a.png")
+    rc = main(["restore", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--model", str(model),
+               "--device", "cpu"])
+    assert rc == 1
+    assert "nan.safetensors: tensor 'to_rgbs.3.weight' holds 1 non-finite value(s)" in caplog.text
+    assert not (tmp_path / "out" / "restored_imgs").exists()

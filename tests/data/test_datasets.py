@@ -194,3 +194,21 @@ def test_utkface_validation_faces():
     assert len(ds) == 4
     for i in range(4):
         _check_item(ds[i], 128)
+
+
+def test_patches_are_cut_from_the_whole_face_on_a_16px_grid(tmp_path):
+    faces = _write_faces(tmp_path / "hq", count=1, size=40)
+    whole = fit_square(faces["f0"], 64)
+    ds = DegradedFolderDataset(tmp_path / "hq", 32, tasks=("jpeg",), flip=False, face_size=64)
+    offsets = set()
+    for epoch in range(8):
+        ds.set_epoch(epoch)
+        item = ds[0]
+        _check_item(item, 32)
+        target = (item["target"].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
+        found = [(t, l) for t in range(33) for l in range(33) if np.array_equal(whole[t:t + 32, l:l + 32], target)]
+        assert found and all(v % 16 == 0 for v in found[0])
+        offsets.add(found[0])
+    assert len(offsets) > 1
+    with pytest.raises(ValueError, match="face_size"):
+        DegradedFolderDataset(tmp_path / "hq", 64, face_size=32)

@@ -155,3 +155,68 @@ def test_contact_sheet(tmp_path):
     assert sheet.shape == (22 + 2 * 34, (1 + len(TASKS)) * 34, 3)
     assert _run("--sheet", tmp_path / "none.png", tmp_path / "in" / "bad.png") == 1
     assert _run("--sheet", paths[0], *paths) == 2  # would overwrite an input
+
+
+# --- issue 21: the corpus of bad inputs (tests/_bad_inputs.py) --------------------------------------
+
+
+def test_pixel_bound_refuses_a_big_file_and_the_rest_is_degraded(tmp_path, caplog):
+    from _bad_inputs import big_jpeg
+
+    _faces(tmp_path / "in", count=1)
+    big_jpeg(tmp_path / "in" / "big.jpg")  # 3000x3000 = 9 MP
+    with caplog.at_level(logging.WARNING):
+        assert _run("--task", "jpeg", tmp_path / "in", tmp_path / "out", "--workers", 1, "--max-megapixels", 1) == 0
+    failed = json.loads((tmp_path / "out" / "degradations.json").read_text())["failed"]
+    assert list(failed) == ["big"] and "big.jpg: 3000x3000 = 9.0 MP exceeds the limit of 1 MP" in failed["big"]
+    assert "--max-megapixels" in caplog.text
+    assert (tmp_path / "out" / "face0.png").exists()
+
+
+def test_non_utf8_file_names_are_degraded(tmp_path):
+    from _bad_inputs import non_utf8_name
+
+    image = _faces(tmp_path / "in", count=1)["face0"]
+    odd = non_utf8_name(tmp_path / "in", image)
+    assert _run("--task", "jpeg", "--seed", 2, tmp_path / "in", tmp_path / "out", "--workers", 1) == 0
+    written = tmp_path / "out" / f"{odd.stem}.png"
+    assert np.array_equal(_read(written), degrade(image, "jpeg", rng_for(2, odd.stem))[0])
+    record = json.loads((tmp_path / "out" / "degradations.json").read_text())
+    assert not record["failed"] and len(record["items"]) == 2
+
+
+def test_an_error_message_names_the_file(tmp_path, monkeypatch):
+    _faces(tmp_path / "in", count=2)
+
+    def failing(image, task, rng, config=None):
+        raise ValueError("some internal problem")
+
+    monkeypatch.setattr(degrade_cli, "degrade", failing)
+    assert _run("--task", "jpeg", tmp_path / "in", tmp_path / "out", "--workers", 1) == 1
+    failed = json.loads((tmp_path / "out" / "degradations.json").read_text())["failed"]
+    assert str(tmp_path / "in" / "face0.png") in failed["face0"] and "some internal problem" in failed["face0"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs symlinks")
+def test_an_input_linked_into_the_output_folder_is_never_overwritten(tmp_path, caplog):
+    faces = _faces(tmp_path / "elsewhere", count=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "elsewhere" / "face0.png").rename(out / "face0.png")
+    before = (out / "face0.png").read_bytes()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "face0.png").symlink_to(out / "face0.png")  # its output path is the file it points to
+    (tmp_path / "in" / "face1.png").symlink_to(tmp_path / "elsewhere" / "face1.png")
+    with caplog.at_level(logging.WARNING):
+        assert _run("--task", "jpeg", tmp_path / "in", out, "--workers", 1) == 0
+    assert (out / "face0.png").read_bytes() == before
+    assert "is an input file (through a link) and would be overwritten" in caplog.text
+    assert np.array_equal(_read(out / "face1.png"), degrade(faces["face1"], "jpeg", rng_for(0, "face1"))[0])
+
+
+def test_a_bad_output_folder_is_a_usage_error(tmp_path, caplog):
+    _faces(tmp_path / "in", count=1)
+    (tmp_path / "out").write_text("a file, not a folder")
+    with caplog.at_level(logging.ERROR):
+        assert _run("--task", "jpeg", tmp_path / "in", tmp_path / "out", "--workers", 1) == 2
+    assert "OUTPUT_DIR" in caplog.text and "is a file, not a folder" in caplog.text

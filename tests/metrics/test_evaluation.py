@@ -42,7 +42,7 @@ def folders(tmp_path):
 def test_parse_metrics():
     assert parse_metrics("niqe, PSNR,ms-ssim,psnr") == ["psnr", "ms_ssim", "niqe"]
     with pytest.raises(ValueError, match="psnr, ssim"):
-        parse_metrics("psnr,sharpness")
+        parse_metrics("psnr,sharpnes")
 
 
 def test_pair_folders_reports_every_unpaired_file(folders):
@@ -78,10 +78,14 @@ def _noisy_b(out):
     return read_image(out / "b.png").to_uint8()
 
 
-def test_no_reference_runs_only_niqe_and_says_why(caplog):
-    evaluator = Evaluator(["psnr", "niqe"], with_reference=False)
+def test_no_reference_runs_only_niqe_and_says_why(caplog, tmp_path):
+    evaluator = Evaluator(["psnr", "sharpness", "niqe"], with_reference=False)
     assert "needs reference" in evaluator.unavailable["psnr"]
-    assert "HIFACEGAN_NIQE_PARAMS" in evaluator.unavailable["niqe"]  # no file in this test's environment
+    assert "needs reference" in evaluator.unavailable["sharpness"]
+    assert evaluator.active == ["niqe"]  # no standard file in this test's environment: the packaged model
+    assert evaluator.details["niqe_params"] == "hifacegan-faces-v1"
+    broken = Evaluator(["niqe"], EvaluationOptions(niqe_params=tmp_path / "missing.npz"), with_reference=False)
+    assert "does not exist" in broken.unavailable["niqe"]  # an explicit file is never silently replaced
     assert "NIQE skipped" in caplog.text and caplog.text.count("NIQE skipped") == 1
 
 
@@ -138,3 +142,30 @@ def test_evaluation_options_reach_the_metrics(folders):
     b_plain = next(r["psnr"] for r in plain.rows if r["name"] == "b")
     b_y = next(r["psnr"] for r in cropped.rows if r["name"] == "b")
     assert b_y != pytest.approx(b_plain)
+
+
+def test_cli_niqe_works_on_a_fresh_install(tmp_path, monkeypatch, capsys):
+    """No --niqe-params, no $HIFACEGAN_NIQE_PARAMS, an empty home: the packaged model runs, and says so."""
+    monkeypatch.setenv("HOME", str(tmp_path / "empty-home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("HIFACEGAN_NIQE_PARAMS", raising=False)
+    face = np.clip(np.random.default_rng(7).normal(128, 40, (200, 200, 3)), 0, 255).astype(np.uint8)
+    write_image(tmp_path / "out" / "x.png", face)
+    assert _cli("--restored", str(tmp_path / "out"), "--metrics", "niqe", "--json", str(tmp_path / "s.json")) == 0
+    assert "niqe_params: hifacegan-faces-v1" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["niqe"] > 0 and summary["counts"]["niqe"] == 1 and summary["niqe_params"] == "hifacegan-faces-v1"
+    assert summary["unavailable"] == {}
+
+
+def test_cli_sharpness_ratio_column(tmp_path):
+    import cv2
+
+    face = np.clip(np.random.default_rng(8).normal(128, 40, (64, 64, 3)), 0, 255).astype(np.uint8)
+    write_image(tmp_path / "ref" / "x.png", face)
+    write_image(tmp_path / "out" / "x.png", cv2.GaussianBlur(face, (0, 0), 1.5))
+    assert _cli("--restored", str(tmp_path / "out"), "--reference", str(tmp_path / "ref"), "--metrics", "sharpness",
+                "--csv", str(tmp_path / "s.csv"), "--json", str(tmp_path / "s.json")) == 0
+    row = next(csv.DictReader(io.StringIO((tmp_path / "s.csv").read_text())))
+    assert 0 < float(row["sharpness"]) < 0.6  # blurred: less gradient energy than the reference
+    assert json.loads((tmp_path / "s.json").read_text())["sharpness"] == pytest.approx(float(row["sharpness"]), 1e-5)

@@ -1,17 +1,22 @@
-"""NIQE: reproduces the project's MATLAB-compatible reference values; finds (or clearly misses) its model file."""
+"""NIQE: reproduces the MATLAB-compatible reference values; finds the standard model file, else its packaged one."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
-from _metric_data import NIQE_PARAMS, NIQE_REFERENCE, SHARED, require
+from _metric_data import NIQE_PARAMS, NIQE_REFERENCE, SHARED, UTK_VAL, require
 
 from hifacegan.io import read_image
 from hifacegan.metrics import MissingFileError, find_niqe_params, load_niqe_params, niqe
-from hifacegan.metrics.niqe import NIQE_PARAMS_ENV, matlab_imresize
+from hifacegan.metrics.niqe import NIQE_PARAMS_ENV, PACKAGED_NIQE_PARAMS, matlab_imresize
+
+# The module itself (``hifacegan.metrics.niqe`` the attribute is the function).
+niqe_module = importlib.import_module("hifacegan.metrics.niqe")
 
 
 def test_niqe_reproduces_every_reference_value():
@@ -33,13 +38,82 @@ def test_niqe_ranks_a_blurred_face_as_less_natural():
     assert niqe(image / 255.0, params=params) == pytest.approx(niqe(image, params=params), abs=1e-9)
 
 
-def test_niqe_without_parameter_file_says_where_to_put_it():
+def test_without_a_standard_file_niqe_uses_the_packaged_faces_model(monkeypatch):
+    assert find_niqe_params() == PACKAGED_NIQE_PARAMS  # conftest: no env var, empty caches
+    params = load_niqe_params()
+    assert params.name == "hifacegan-faces-v1" and params.mu.shape == (36,) and params.cov.shape == (36, 36)
+    assert np.allclose(params.cov, params.cov.T) and np.linalg.eigvalsh(params.cov).min() > 0
+    assert np.allclose(params.window.sum(), 1.0)
+    textured = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    assert np.isfinite(niqe(textured))
+    # Only a broken install (no packaged file) leaves nothing; the message then says where to put a file.
+    monkeypatch.setattr(niqe_module, "PACKAGED_NIQE_PARAMS", PACKAGED_NIQE_PARAMS.with_name("gone.npz"))
     with pytest.raises(MissingFileError) as info:
         find_niqe_params()
     message = str(info.value)
     assert NIQE_PARAMS_ENV in message and "niqe_pris_params.npz" in message and "hifacegan" in message
-    with pytest.raises(MissingFileError):
-        niqe(np.zeros((200, 200, 3), dtype=np.uint8))
+
+
+def test_the_packaged_model_is_package_data():
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert '"metrics/data/*.npz"' in pyproject  # so a wheel installs it
+    assert PACKAGED_NIQE_PARAMS.parent == Path(niqe_module.__file__).resolve().parent / "data"
+    with np.load(PACKAGED_NIQE_PARAMS) as data:
+        assert str(data["name"]) == "hifacegan-faces-v1" and int(data["images"]) == 244
+
+
+def test_a_standard_file_takes_precedence_and_is_named_standard(monkeypatch):
+    source = require(NIQE_PARAMS)
+    monkeypatch.setenv(NIQE_PARAMS_ENV, str(source))
+    assert load_niqe_params().name == "standard"
+
+
+def test_faces_model_ranks_degraded_faces_below_clean_ones():
+    """The packaged model must still rank every degraded face as less natural than its clean original."""
+    import cv2
+
+    faces = sorted(require(UTK_VAL).glob("*.jpg"))[:4]
+    params = load_niqe_params(PACKAGED_NIQE_PARAMS)
+    rng = np.random.default_rng(0)
+    for path in faces:
+        clean = read_image(path).to_uint8()
+        noisy = np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
+        _, encoded = cv2.imencode(".jpg", clean, [cv2.IMWRITE_JPEG_QUALITY, 10])
+        for degraded in (cv2.GaussianBlur(clean, (0, 0), 2.5), noisy, cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)):
+            assert niqe(degraded, params=params) > niqe(clean, params=params) + 1.0, path.name
+
+
+def test_faces_model_orders_the_reference_images_like_the_standard_one():
+    reference = json.loads(require(NIQE_REFERENCE).read_text())["values"]
+    standard, faces = load_niqe_params(require(NIQE_PARAMS)), load_niqe_params(PACKAGED_NIQE_PARAMS)
+    images = [read_image(SHARED / relative).to_uint8() for relative in reference]
+    ranks = [np.argsort(np.argsort([niqe(im, params=p) for im in images])) for p in (standard, faces)]
+    assert np.corrcoef(*ranks)[0, 1] > 0.85  # Spearman; 0.94 when the model was fitted
+
+
+def test_pristine_fit_keeps_only_the_sharpest_blocks():
+    fit = _fit_script().fit_pristine_model
+    rng = np.random.default_rng(1)
+    luma = np.full((192, 288), 120.0)
+    luma[:, :96] = np.round(rng.uniform(20, 230, (192, 96)))  # two textured blocks; four flat-ish ones
+    luma[:, 96:] += np.round(rng.normal(0, 3, (192, 192)))
+    window = niqe_module._gaussian_window()
+    mu, cov, kept = fit([luma], window)
+    features, sharpness = niqe_module.niqe_block_features(luma, window)
+    assert kept == 2 and np.argsort(sharpness)[-2:].tolist() == [0, 3]  # row-major: the left column
+    assert np.allclose(mu, features[[0, 3]].mean(axis=0)) and cov.shape == (36, 36)
+    with pytest.raises(ValueError, match="usable blocks"):
+        fit([], window)
+
+
+def _fit_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "fit_niqe_params.py"
+    spec = importlib.util.spec_from_file_location("fit_niqe_params", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_niqe_finds_its_file_through_env_and_cache(monkeypatch, tmp_path):

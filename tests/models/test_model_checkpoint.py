@@ -137,3 +137,59 @@ def test_progressive_phase_output_sizes():
     model = create_model("test_hifacegan")
     x = torch.rand(1, 3, 64, 64)
     assert [model(x, phase=p).shape[-1] for p in (1, 2, 3, 4)] == [8, 16, 32, 64]
+
+
+# --- issue 21: the corpus of bad inputs (tests/_bad_inputs.py) --------------------------------------
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_non_finite_weights_are_refused_naming_the_file(tmp_path, value):
+    from _bad_inputs import tiny_checkpoint
+
+    path = tiny_checkpoint(tmp_path / "bad.safetensors", poison=value)
+    with pytest.raises(CheckpointError, match=r"bad.safetensors: tensor 'to_rgbs.3.weight' holds 1 non-finite"):
+        hifacegan.load_model(path)
+    state = create_model("test_hifacegan").state_dict()
+    state["to_rgbs.0.bias"][0] = value
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match=r"bad.pth: tensor 'to_rgbs.0.bias'"):
+        hifacegan.load_model(tmp_path / "bad.pth")
+
+
+def test_card_ngf_is_checked_against_the_tensors_before_building(tmp_path, monkeypatch):
+    from _bad_inputs import tiny_checkpoint
+
+    import hifacegan.models.checkpoint as checkpoint_module
+
+    path = tiny_checkpoint(tmp_path / "huge.safetensors", card={"variant": "hifacegan", "ngf": 400, "size": 64})
+    monkeypatch.setattr(checkpoint_module, "create_model", lambda *a, **k: pytest.fail("built before the check"))
+    with pytest.raises(CheckpointError, match=r"huge.safetensors: ngf 400 .*'ngf' field.* tensors, which are ngf 8"):
+        hifacegan.load_model(path)
+
+
+@pytest.mark.parametrize(("card", "message"), [
+    ("{not json", r"the model card \(metadata field 'model_card'\) is not valid JSON"),
+    ("[1, 2]", r"the model card \(metadata field 'model_card'\) must be a JSON object"),
+    ({"variant": "bogus", "ngf": 8}, r"model card field 'variant' is 'bogus'; expected one of .*lipspade"),
+    ({"variant": "hifacegan", "ngf": "8"}, r"model card field 'ngf' is '8'; expected a positive whole number"),
+    ({"variant": "hifacegan", "ngf": 8, "size": -64}, r"model card field 'size' is -64"),
+], ids=["not-json", "not-object", "bogus-variant", "string-ngf", "negative-size"])
+def test_a_malformed_card_names_the_file_and_the_field(tmp_path, card, message):
+    from _bad_inputs import tiny_checkpoint
+
+    path = tiny_checkpoint(tmp_path / "card.safetensors", card=card)
+    with pytest.raises(CheckpointError, match="card.safetensors: " + message):
+        hifacegan.load_model(path)
+
+
+def test_a_pickle_that_would_run_code_is_refused_for_safety(tmp_path):
+    from _bad_inputs import code_running_pickle
+
+    marker = tmp_path / "ran"
+    path = code_running_pickle(tmp_path / "evil.pth", marker)
+    with pytest.raises(CheckpointError) as raised:
+        hifacegan.load_model(path)
+    message = str(raised.value)
+    assert "evil.pth: refused for safety" in message and "objects other than tensors" in message
+    assert "corrupt" not in message
+    assert not marker.exists()  # and nothing ran

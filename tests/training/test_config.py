@@ -192,3 +192,32 @@ def test_degradation_ranges_follow_the_training_size(tmp_path):
     ranges.write_text("mosaik_block: 8\n")
     with pytest.raises(ConfigError, match="mosaik_block"):
         degradation_config(config)
+
+
+def test_patches_of_whole_faces_scale_degradations_for_the_face(tmp_path):
+    from hifacegan.training.trainer import degradation_config
+
+    config = load_config(None, ["data.size=160", "data.face_size=512"])
+    assert degradation_config(config).mosaic_block == 16  # the 512-px face's ranges, not the patch's
+    for bad in ("data.face_size=96", "data.face_size=500"):
+        with pytest.raises(ConfigError, match="data.face_size"):
+            load_config(None, ["data.size=128", bad])
+    with pytest.raises(ConfigError, match="needs data.source=degrade"):
+        load_config(None, ["data.size=128", "data.face_size=256", "data.source=stacked"])
+
+
+def test_home_folder_paths_are_expanded(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = load_config(None, ["run_dir=~/runs/x", "data.train_root=~/faces", "model.pretrained=~/g.safetensors"])
+    assert config.run_dir == str(tmp_path / "runs" / "x")
+    assert config.data.train_root == str(tmp_path / "faces")
+    assert config.model.pretrained == str(tmp_path / "g.safetensors")
+
+
+def test_renovation_config_is_the_papers_objective_on_patches_of_512px_faces():
+    config = load_config(CONFIGS / "renovation512.yaml")
+    assert (config.data.size, config.data.face_size) == (160, 512)
+    assert config.loss.gan > 0 and config.loss.feat == 10.0 and config.loss.perceptual > 0 and config.loss.l1 > 0
+    assert config.train.warmup_steps == 0  # adversarial from the first step: the generator starts trained
+    assert config.model.pretrained.endswith("lipspade_utkface128_ngf24.safetensors")
+    assert set(config.data.tasks) >= {"sr4x", "sr16x", "denoise", "deblur", "jpeg", "renovation"}

@@ -5,6 +5,9 @@ degrades every face per task (``rng_for(seed, stem)``, as ``hifacegan degrade`` 
 degraded faces with the model, and evaluates three rows per task: the degraded ``input``, a
 ``bicubic`` baseline (4x shrink + bicubic enlarge for sr4x/sr16x; the input itself otherwise) and
 the ``model``. Prints the table; ``--markdown`` writes it for a README, ``--json`` every number.
+``--metrics`` takes every metric of ``hifacegan evaluate`` (e.g. ``psnr,niqe,sharpness,fd_mobilenet,fed``);
+each row is measured against the clean faces (the set-level ``fd_mobilenet``/``fid``: the row's set of
+images against the set of clean faces).
 """
 
 from __future__ import annotations
@@ -146,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
     print(title)
     print(format_task_table(results, evaluator.metrics))
     notes = [f"n/a {metric}: {reason}" for metric, reason in evaluator.unavailable.items()]
+    # Which NIQE model and what fd_mobilenet is: the numbers mean nothing without it.
+    notes += [f"{key}: {value}" for key, value in evaluator.details.items()]
     for line in notes:
         print(line)
     for task, seconds in results.restore_seconds.items():

@@ -6,6 +6,10 @@ layout) and ``OUTPUT_DIR/degradations.json`` with every sampled parameter. Each 
 comes from ``(seed, stem)`` only, so the output bytes do not depend on ``--workers`` or file order.
 
 ``hifacegan degrade --sheet OUT.png IMAGES...`` shows every task on a few faces.
+
+Files larger than ``--max-megapixels`` are refused from their header, before anything is decoded; an
+input whose output would replace it (a symlink into OUTPUT_DIR) is skipped; any file name the file
+system allows works, including names that are not UTF-8.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hifacegan.degradations import TASKS, DegradationConfig, contact_sheet, degrade, rng_for
+from hifacegan.io import DEFAULT_MAX_PIXELS, MAX_MEGAPIXELS_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +62,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="degradation ranges to use instead of the official ones (DegradationConfig keys)")
     parser.add_argument("--face-size", type=int, metavar="PX",
                         help="scale blur and mosaic sizes for PX-pixel faces (the official ranges are for 512)")
+    parser.add_argument("--max-megapixels", type=_positive_float, metavar="MP",
+                        help="refuse inputs of more than MP megapixels, judged from the file header before decoding "
+                        f"(default: ${MAX_MEGAPIXELS_ENV}, else {DEFAULT_MAX_PIXELS / 1e6:g})")
     parser.set_defaults(func=run)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,7 @@ class _Job:
     seed: int
     pairs: bool
     config: DegradationConfig | None
+    max_pixels: int | None = None
 
 
 def _init_worker() -> None:
@@ -103,11 +122,13 @@ def _process(job: _Job) -> _Result:
 
     source = Path(job.source)
     try:
-        image = read_image(source).to_uint8()
+        image = read_image(source, max_pixels=job.max_pixels).to_uint8()
         degraded, params = degrade(image, job.task, rng_for(job.seed, source.stem), job.config)
         write_image(job.target, stack_pair(degraded, image) if job.pairs else degraded)
-    except (ImageReadError, ValueError, OSError) as exc:
-        return source.stem, None, str(exc)
+    except ImageReadError as exc:
+        return source.stem, None, str(exc)  # already names the file
+    except (ValueError, OSError, MemoryError) as exc:
+        return source.stem, None, f"{source}: {type(exc).__name__}: {exc}"
     return source.stem, params, None
 
 
@@ -214,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_folder(args: argparse.Namespace, config: DegradationConfig | None) -> int:
     from tqdm import tqdm
 
-    from hifacegan.io import atomic_write_bytes, list_images
+    from hifacegan.io import OutputPathError, atomic_write_bytes, check_output_dir, default_max_pixels, list_images
 
     input_dir, output_dir = args.paths
     if not input_dir.is_dir():
@@ -223,20 +244,33 @@ def _run_folder(args: argparse.Namespace, config: DegradationConfig | None) -> i
     if output_dir.resolve() == input_dir.resolve():
         logger.error("OUTPUT_DIR must differ from INPUT_DIR (%s): inputs are never overwritten", input_dir)
         return 2
+    try:
+        max_pixels = default_max_pixels() if args.max_megapixels is None else max(1, round(args.max_megapixels * 1e6))
+        if (output_dir / PARAMS_FILE).is_dir():
+            raise OutputPathError(f"OUTPUT_DIR {output_dir}: {output_dir / PARAMS_FILE} is a folder; move it")
+        check_output_dir(output_dir, "OUTPUT_DIR")
+    except (OutputPathError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
     sources = list_images(input_dir)
     if not sources:
         logger.error("no images in %s", input_dir)
         return 1
-    output_dir.mkdir(parents=True, exist_ok=True)
+    protected = {path.resolve() for path in sources}
     failures: dict[str, str] = {}
     jobs, seen = [], {}
     for path in sources:
+        target = output_dir / f"{path.stem}.png"
         if path.stem in seen:  # a.jpg and a.png would both become a.png
             failures[path.name] = f"same name as {seen[path.stem]}: its output would overwrite the other's"
             logger.warning("skipped %s: %s", path, failures[path.name])
             continue
+        if target.resolve() in protected:  # e.g. a symlink in INPUT_DIR pointing into OUTPUT_DIR
+            failures[path.name] = f"its output {target} is an input file (through a link) and would be overwritten"
+            logger.warning("skipped %s: %s", path, failures[path.name])
+            continue
         seen[path.stem] = path.name
-        jobs.append(_Job(str(path), str(output_dir / f"{path.stem}.png"), args.task, args.seed, args.pairs, config))
+        jobs.append(_Job(str(path), str(target), args.task, args.seed, args.pairs, config, max_pixels))
     workers = max(1, min(args.workers or min(os.cpu_count() or 1, 8), len(jobs)))
     logger.info("degrading %d image(s) from %s with %s (seed %d, %d worker(s))", len(jobs), input_dir, args.task,
                 args.seed, workers)

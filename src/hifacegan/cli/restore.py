@@ -11,14 +11,17 @@ With ``--aligned`` each input is one aligned face crop, restored at its own size
 ``OUTDIR/restored_faces/<stem>.png`` (8-bit RGB) and ``OUTDIR/cmp/<stem>.png``.
 
 One bad file never stops the others: each gets a message saying what is wrong, and the exit status
-is non-zero only when no file could be processed. Inputs are never overwritten and every output is
-written atomically.
+is non-zero only when no file could be processed. Files larger than ``--max-megapixels`` are refused
+from their header, before anything is decoded. Inputs are never overwritten; the outputs of one photo
+are written as one unit (all or none), and face files left by an earlier run with more faces are removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +29,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hifacegan.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image, write_image
+from hifacegan.io import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    MAX_MEGAPIXELS_ENV,
+    ImageReadError,
+    OutputPathError,
+    atomic_write_files,
+    check_output_dir,
+    default_max_pixels,
+    encode_image,
+    list_images,
+    read_image,
+)
 
 if TYPE_CHECKING:
     from hifacegan.restorer import Restorer
@@ -35,6 +50,10 @@ logger = logging.getLogger(__name__)
 
 # A restored photo is held as float32 RGB in memory: 250 MP is 3 GB, about what this machine class can spare.
 MAX_OUTPUT_PIXELS = 250_000_000
+# With --aligned the generator runs on the whole image: about 0.5 GB per megapixel for the shipped model
+# (an 8000x6000 crop took 24 GB), so the default bound is 4 MP, a 2048x2048 crop.
+ALIGNED_MAX_PIXELS = 4_000_000
+_FOLDERS = ("restored_imgs", "cropped_faces", "restored_faces", "cmp")
 _ALPHA_EXTENSIONS = (".png", ".webp", ".tif", ".tiff")
 _SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
 
@@ -57,9 +76,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
-    parser.add_argument("--model", type=Path, metavar="PATH",
-                        help="checkpoint: official .pth, BasicSR .pth or hifacegan .safetensors "
-                        "(default: the model shipped with the package)")
+    parser.add_argument("--model", metavar="NAME|PATH",
+                        help="a shipped model, renovation (the paper's GAN at 512 px: sharp, realistic) or fidelity "
+                        "(128-px regressor: closest to the input, softer), or a checkpoint: official .pth, BasicSR .pth "
+                        "or hifacegan .safetensors (default: the package's default model)")
+    parser.add_argument("--weight", type=_unit_float, default=0.0, metavar="W",
+                        help="realness/fidelity knob in [0, 1], as CodeFormer's w: mix this share of the fidelity "
+                        "model's output into the model's (default 0: the model alone)")
     parser.add_argument("--arch", choices=("hifacegan", "lipspade", "spade"),
                         help="generator variant of --model (default: inferred from its keys)")
     parser.add_argument("--aligned", action="store_true",
@@ -74,6 +97,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="where to run the model (default auto: CUDA, else MPS, else CPU)")
     parser.add_argument("--max-faces", type=_positive_int, metavar="N",
                         help="restore at most the N largest faces of each photo (default: all)")
+    parser.add_argument("--max-megapixels", type=_positive_float, metavar="MP",
+                        help="refuse inputs of more than MP megapixels, judged from the file header before decoding "
+                        f"(default: ${MAX_MEGAPIXELS_ENV}, else {DEFAULT_MAX_PIXELS / 1e6:g} for photos; "
+                        f"{ALIGNED_MAX_PIXELS / 1e6:g} with --aligned, where the model runs on the whole image)")
     parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
                         help="keep each face's colours and shading from the input, the model's details on top "
                         "(default: as the model card says; off for the shipped model)")
@@ -87,6 +114,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
 
@@ -116,17 +153,25 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         logger.error("no images found in %s", " ".join(args.inputs))
         return 1
-    model = args.model
-    if model is None:
-        from hifacegan.models._pretrained import NoDefaultModelError, default_model_path
+    try:  # a bad -o or pixel bound is found now, not after every input was restored
+        _check_output_folders(args.output, ("restored_faces", "cmp") if args.aligned else _FOLDERS)
+        max_pixels = _max_pixels(args)
+    except (OutputPathError, ValueError) as exc:
+        logger.error("%s", exc)
+        return 2
+    from hifacegan.models import _pretrained
 
-        try:
-            model = default_model_path()
-        except NoDefaultModelError as exc:
-            logger.error("%s", exc)
-            return 2
+    model = args.model
     try:
-        restorer = Restorer(model, device=args.device, arch=args.arch, color_fix=args.color_fix)
+        if model is None:
+            model = _pretrained.default_model_path()
+        elif _pretrained.is_model_name(model):
+            model = _pretrained.pretrained_path(model)
+        restorer = Restorer(model, device=args.device, arch=args.arch, color_fix=args.color_fix,
+                            fidelity_weight=args.weight)
+    except _pretrained.NoDefaultModelError as exc:
+        logger.error("%s", exc)
+        return 2
     except CheckpointError as exc:
         logger.error("cannot load the model: %s", exc)
         return 1
@@ -147,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         for path in tqdm(inputs, desc="restoring", unit="img", disable=None):
             file_started = time.perf_counter()
             try:
-                faces = _process(path, stems[path], args, restorer, protected, file_started)
+                faces = _process(path, stems[path], args, restorer, protected, file_started, max_pixels)
             except DetectorUnavailableError as exc:
                 logger.error("%s", exc)  # concerns every file, not this one: stop here
                 return 2
@@ -177,17 +222,18 @@ class _RefusedError(Exception):
 
 
 def _process(path: Path, stem: str, args: argparse.Namespace, restorer: Restorer, protected: set[Path],
-             started: float) -> int:
+             started: float, max_pixels: int) -> int:
     """Restore one file and write its outputs; returns the number of faces restored."""
     out = args.output
-    loaded = read_image(path)
+    loaded = read_image(path, max_pixels=max_pixels)
     image = loaded.rgb if loaded.alpha is None else np.dstack([loaded.rgb, loaded.alpha])
     if args.aligned:
         targets = [out / "restored_faces" / f"{stem}.png", out / "cmp" / f"{stem}.png"]
         _check_targets(path, targets, protected)
         result = restorer.enhance(image, aligned=True)
-        write_image(targets[0], result.restored_faces[0])
-        write_image(targets[1], np.hstack([result.cropped_faces[0], result.restored_faces[0]]))
+        atomic_write_files({targets[0]: encode_image(result.restored_faces[0], ".png"),
+                            targets[1]: encode_image(np.hstack([result.cropped_faces[0], result.restored_faces[0]]),
+                                                     ".png")})
         logger.info("%s: restored as one aligned %dx%d face (%.2f s)", path.name, loaded.size[1], loaded.size[0],
                     time.perf_counter() - started)
         return 1
@@ -207,13 +253,16 @@ def _process(path: Path, stem: str, args: argparse.Namespace, restorer: Restorer
     face_targets = [(out / "cropped_faces" / f"{stem}_{k}.png", out / "restored_faces" / f"{stem}_{k}.png",
                      out / "cmp" / f"{stem}_{k}.png") for k in range(count)]
     _check_targets(path, [t for group in face_targets for t in group], protected)
-    for targets, crop, face in zip(face_targets, result.cropped_faces, result.restored_faces, strict=True):
-        crop_path, face_path, cmp_path = targets
-        write_image(crop_path, crop)
-        write_image(face_path, face)
-        write_image(cmp_path, np.hstack([crop, face]))
+    # Every output of the photo is encoded first and written as one unit: a failure leaves none of them.
     bit_depth = 16 if loaded.bit_depth == 16 and suffix in _SIXTEEN_BIT_EXTENSIONS else 8
-    write_image(photo_target, result.image, alpha=result.alpha, bit_depth=bit_depth)
+    files = {photo_target: encode_image(result.image, suffix, alpha=result.alpha, bit_depth=bit_depth)}
+    for (crop_path, face_path, cmp_path), crop, face in zip(face_targets, result.cropped_faces, result.restored_faces,
+                                                            strict=True):
+        files[crop_path] = encode_image(crop, ".png")
+        files[face_path] = encode_image(face, ".png")
+        files[cmp_path] = encode_image(np.hstack([crop, face]), ".png")
+    atomic_write_files(files)
+    _remove_stale_faces(out, stem, count, protected | {_resolved(t) for t in files})
 
     if loaded.bit_depth == 16 and bit_depth == 8:
         notes.append(f"16-bit input written as 8-bit {suffix}")
@@ -246,6 +295,32 @@ def _output_suffix(path: Path, ext: str, has_alpha: bool, bit_depth: int) -> tup
         notes.append(f"written as PNG to keep transparency ({suffix} has none)")
         suffix = ".png"
     return suffix, notes
+
+
+def _max_pixels(args: argparse.Namespace) -> int:
+    """The pixel bound of this run's inputs (see ``--max-megapixels``)."""
+    if args.max_megapixels is not None:
+        return max(1, round(args.max_megapixels * 1e6))
+    return ALIGNED_MAX_PIXELS if args.aligned else default_max_pixels()
+
+
+def _check_output_folders(out: Path, folders: tuple[str, ...]) -> None:
+    check_output_dir(out, "-o OUTDIR")
+    for name in folders:
+        if (out / name).exists() and not (out / name).is_dir():
+            raise OutputPathError(f"-o OUTDIR {out}: {out / name} is a file where the {name}/ folder goes; "
+                                  "move it or choose another -o OUTDIR")
+
+
+def _remove_stale_faces(out: Path, stem: str, count: int, keep: set[Path]) -> None:
+    """Delete ``<stem>_<k>.png`` for ``k >= count``: face files of an earlier run that found more faces."""
+    pattern = re.compile(re.escape(stem) + r"_(\d+)\.png")
+    for name in ("cropped_faces", "restored_faces", "cmp"):
+        for stale in glob.glob(glob.escape(str(out / name / stem)) + "_*.png"):
+            match = pattern.fullmatch(Path(stale).name)
+            if match and int(match.group(1)) >= count and _resolved(Path(stale)) not in keep:
+                Path(stale).unlink(missing_ok=True)
+                logger.debug("removed %s, left by an earlier run with more faces", stale)
 
 
 def _check_targets(source: Path, targets: list[Path], protected: set[Path]) -> None:

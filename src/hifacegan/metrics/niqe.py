@@ -1,15 +1,22 @@
 """NIQE, the no-reference "naturalness" score (Mittal, Soundararajan and Bovik, 2013), MATLAB-compatible.
 
 Lower is better. The score compares natural-scene statistics of the image, pooled over 96x96 blocks
-at two scales, with a multivariate Gaussian fitted to pristine images. That pristine model is a data
-file (``mu_prisparam``/``cov_prisparam`` of MATLAB's ``modelparameters.mat``, also distributed as
-``niqe_pris_params.npz``) which this package does not ship; :func:`find_niqe_params` looks for it at
+at two scales, with a multivariate Gaussian fitted to pristine images. The *standard* pristine model
+(``mu_prisparam``/``cov_prisparam`` of MATLAB's ``modelparameters.mat``, fitted on 125 natural scenes,
+also distributed as ``niqe_pris_params.npz``) is not ours to ship, so :func:`find_niqe_params` looks at
 
 1. the path given (``params=`` here, ``--niqe-params`` on the command line);
 2. ``$HIFACEGAN_NIQE_PARAMS``;
 3. ``~/.cache/hifacegan/niqe_pris_params.npz`` (``$XDG_CACHE_HOME/hifacegan/...``), or
    ``modelparameters.mat`` in that folder (reading ``.mat`` needs SciPy);
-4. an installed BasicSR's ``basicsr/metrics/niqe_pris_params.npz``.
+4. an installed BasicSR's ``basicsr/metrics/niqe_pris_params.npz``;
+5. else the model shipped in this package, ``data/niqe_pristine_faces.npz`` (``hifacegan-faces-v1``):
+   the same fit (``scripts/fit_niqe_params.py``) on 244 studio face portraits (webmorphR.stim,
+   CC BY 4.0), so NIQE works on a fresh install.
+
+Scores depend on the model: :attr:`NiqeParams.name` says which one was used (``"standard"`` for a file
+without a ``name`` entry, as MATLAB's and BasicSR's files are), and reports carry it. Only the standard
+model gives values comparable with published NIQE; the faces model is for comparisons within a table.
 
 What makes it MATLAB-compatible (the details that move the score): the image is the BT.601 Y channel
 rounded to integers; local mean and deviation use the 7x7 Gaussian (sigma 7/6) with replicated
@@ -35,18 +42,24 @@ from hifacegan.metrics._paths import MissingFileError, cache_dir, find_file, ins
 
 __all__ = [
     "NIQE_PARAMS_ENV",
+    "PACKAGED_NIQE_PARAMS",
     "MissingFileError",
     "NiqeParams",
     "find_niqe_params",
     "load_niqe_params",
     "matlab_imresize",
     "niqe",
+    "niqe_block_features",
 ]
 
 logger = logging.getLogger(__name__)
 
 NIQE_PARAMS_ENV = "HIFACEGAN_NIQE_PARAMS"
 NIQE_PARAMS_FILE = "niqe_pris_params.npz"
+#: The pristine model shipped with the package (fitted on face portraits; see the module docstring).
+PACKAGED_NIQE_PARAMS = Path(__file__).resolve().parent / "data" / "niqe_pristine_faces.npz"
+#: The name of a model file that carries none: MATLAB's and BasicSR's standard files.
+STANDARD_NAME = "standard"
 _HINT = ("It is the standard NIQE pristine model: MATLAB's modelparameters.mat, or BasicSR's "
          "basicsr/metrics/niqe_pris_params.npz (keys mu_pris_param, cov_pris_param, gaussian_window). "
          "On the command line, --niqe-params FILE names it.")
@@ -61,12 +74,15 @@ class NiqeParams:
         cov: ``(36, 36)`` covariance of the pristine features.
         window: ``(7, 7)`` Gaussian weighting window for local statistics (sums to 1).
         source: the file it was read from.
+        name: which model: ``"standard"`` (MATLAB's, comparable with published NIQE) or the ``name``
+            stored in the file, e.g. ``"hifacegan-faces-v1"`` for the packaged one.
     """
 
     mu: np.ndarray
     cov: np.ndarray
     window: np.ndarray
     source: Path
+    name: str = STANDARD_NAME
 
 
 def _niqe_candidates() -> list[Path]:
@@ -74,14 +90,20 @@ def _niqe_candidates() -> list[Path]:
     basicsr = installed_package_dir("basicsr")
     if basicsr is not None:
         candidates.append(basicsr / "metrics" / NIQE_PARAMS_FILE)
+    # Last: a standard file, where the user has one, keeps scores comparable with published NIQE.
+    candidates.append(PACKAGED_NIQE_PARAMS)
     return candidates
 
 
 def find_niqe_params(path: str | os.PathLike | None = None) -> Path:
     """Locate the NIQE pristine-model file (see the module docstring for the search order).
 
+    Returns:
+        The first file found; without a standard file that is :data:`PACKAGED_NIQE_PARAMS`.
+
     Raises:
-        MissingFileError: no file found; the message lists where it looked and where to put the file.
+        MissingFileError: an explicit path (or none at all, in a broken install) does not exist; the message
+            lists where it looked and where to put the file.
     """
     return find_file("NIQE pristine-model parameters", path, NIQE_PARAMS_ENV, _niqe_candidates(), _HINT)
 
@@ -102,9 +124,11 @@ def _load_cached(path: Path) -> NiqeParams:
             raise ImportError(f"reading {path} (a MATLAB .mat file) needs SciPy: pip install scipy") from exc
         data = loadmat(str(path))
         mu, cov, window = data.get("mu_prisparam"), data.get("cov_prisparam"), None
+        name = STANDARD_NAME
     else:
         with np.load(path) as data:
             mu, cov, window = data.get("mu_pris_param"), data.get("cov_pris_param"), data.get("gaussian_window")
+            name = str(data["name"]) if "name" in data.files else STANDARD_NAME
     if mu is None or cov is None:
         raise ValueError(f"{path} holds no NIQE pristine model (expected mu_pris_param/cov_pris_param "
                          "or MATLAB's mu_prisparam/cov_prisparam)")
@@ -113,8 +137,8 @@ def _load_cached(path: Path) -> NiqeParams:
     if mu.shape != (36,) or cov.shape != (36, 36):
         raise ValueError(f"{path}: expected a 36-feature model, got mean {mu.shape} and covariance {cov.shape}")
     window = _gaussian_window() if window is None else np.asarray(window, dtype=np.float64)
-    logger.debug("NIQE pristine model from %s", path)
-    return NiqeParams(mu=mu, cov=cov, window=window, source=path)
+    logger.debug("NIQE pristine model %s from %s", name, path)
+    return NiqeParams(mu=mu, cov=cov, window=window, source=path, name=name)
 
 
 def load_niqe_params(path: str | os.PathLike | None = None) -> NiqeParams:
@@ -228,15 +252,54 @@ def _block_features(block: np.ndarray) -> list[float]:
     return features
 
 
-def _mscn(image: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Mean-subtracted, contrast-normalised coefficients (float32) with replicated borders."""
+def _mscn(image: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean-subtracted, contrast-normalised coefficients and the local deviation (float32), replicated borders."""
     # Filtered in float64 and stored in float32, as the reference does (SciPy filters a float32 image in
     # double precision and returns float32); see _DTYPE for why float32 matters.
     mu = cv2.filter2D(image.astype(np.float64), cv2.CV_64F, window, borderType=cv2.BORDER_REPLICATE).astype(_DTYPE)
     second = cv2.filter2D(np.square(image).astype(np.float64), cv2.CV_64F, window,
                           borderType=cv2.BORDER_REPLICATE).astype(_DTYPE)
     sigma = np.sqrt(np.abs(second - np.square(mu)))
-    return (image - mu) / (sigma + _DTYPE(1.0))
+    return (image - mu) / (sigma + _DTYPE(1.0)), sigma
+
+
+def niqe_block_features(image: np.ndarray, window: np.ndarray, block_size: int = 96,
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The 36 NIQE features of every whole block of a luminance image, and each block's sharpness.
+
+    Shared by scoring (:func:`niqe_gray`) and by fitting a pristine model (``scripts/fit_niqe_params.py``),
+    so both see exactly the same features.
+
+    Args:
+        image: ``(H, W)`` luminance in ``[0, 255]`` (rounded for MATLAB compatibility).
+        window: ``(7, 7)`` weighting window of the local statistics.
+        block_size: side of the square blocks at the first scale (half that at the second).
+
+    Returns:
+        ``(features, sharpness)``: ``(n_blocks, 36)`` float64 (18 features per scale, first scale first;
+        NaN where a block has no texture) and ``(n_blocks,)`` mean local deviation of each block at the
+        first scale (the block selection criterion of the pristine-model fit). Blocks in row-major order.
+
+    Raises:
+        ValueError: not a single whole block fits.
+    """
+    h, w = image.shape
+    blocks_h, blocks_w = h // block_size, w // block_size
+    if blocks_h * blocks_w < 1:
+        raise ValueError(f"NIQE needs {block_size}x{block_size} blocks, got a {h}x{w} image")
+    image = np.asarray(image[:blocks_h * block_size, :blocks_w * block_size], dtype=_DTYPE)
+    per_scale, sharpness = [], None
+    for scale in (1, 2):
+        normalized, sigma = _mscn(image, window)
+        size = block_size // scale
+        per_scale.append(np.array([
+            _block_features(normalized[i * size:(i + 1) * size, j * size:(j + 1) * size])
+            for i in range(blocks_h) for j in range(blocks_w)
+        ]))
+        if scale == 1:
+            sharpness = sigma.reshape(blocks_h, size, blocks_w, size).mean(axis=(1, 3), dtype=np.float64).reshape(-1)
+            image = matlab_imresize(image, 0.5).astype(_DTYPE)
+    return np.concatenate(per_scale, axis=1), sharpness
 
 
 def niqe_gray(image: np.ndarray, params: NiqeParams, block_size: int = 96) -> float:
@@ -246,21 +309,9 @@ def niqe_gray(image: np.ndarray, params: NiqeParams, block_size: int = 96) -> fl
         ValueError: fewer than two whole blocks fit in the image, or fewer than two have texture.
     """
     h, w = image.shape
-    blocks_h, blocks_w = h // block_size, w // block_size
-    if blocks_h * blocks_w < 2:
+    if (h // block_size) * (w // block_size) < 2:
         raise ValueError(f"NIQE needs at least two {block_size}x{block_size} blocks, got a {h}x{w} image")
-    image = np.asarray(image[:blocks_h * block_size, :blocks_w * block_size], dtype=_DTYPE)
-    per_scale = []
-    for scale in (1, 2):
-        normalized = _mscn(image, params.window)
-        size = block_size // scale
-        per_scale.append(np.array([
-            _block_features(normalized[i * size:(i + 1) * size, j * size:(j + 1) * size])
-            for i in range(blocks_h) for j in range(blocks_w)
-        ]))
-        if scale == 1:
-            image = matlab_imresize(image, 0.5).astype(_DTYPE)
-    features = np.concatenate(per_scale, axis=1)
+    features, _ = niqe_block_features(image, params.window, block_size)
     complete = features[~np.isnan(features).any(axis=1)]
     if len(complete) < 2:
         # Blocks without texture (flat, saturated) give undefined features; the reference would return NaN.
@@ -281,7 +332,7 @@ def niqe(image: np.ndarray, *, params: NiqeParams | str | os.PathLike | None = N
         image: ``(H, W, 3)`` RGB, ``uint8`` in ``[0, 255]`` or float in ``[0, 1]``; needs room for two
             ``block_size`` blocks (e.g. 192x96). Measured on the BT.601 Y channel rounded to integers.
         params: the pristine model, or the path of its file; ``None`` searches the default places
-            (see :func:`find_niqe_params`).
+            (see :func:`find_niqe_params`): a standard file where there is one, else the packaged faces model.
         crop_border: pixels removed from each side first.
         block_size: side of the square pooling blocks (96, as the reference).
 
@@ -289,7 +340,8 @@ def niqe(image: np.ndarray, *, params: NiqeParams | str | os.PathLike | None = N
         The NIQE score.
 
     Raises:
-        MissingFileError: no pristine-model file was found (the message says where to put it).
+        MissingFileError: an explicit ``params`` path does not exist, or (a broken install) not even the
+            packaged model is there; the message says where to put a file.
         ValueError: bad image shape/range, an image too small, or one without texture (e.g. flat).
     """
     if not isinstance(params, NiqeParams):

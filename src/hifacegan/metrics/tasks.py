@@ -10,6 +10,11 @@ input is ``degrade(face, task, rng_for(seed, stem))``: exactly what ``hifacegan 
   interpolation, i.e. what bicubic upsampling of a 4x low-resolution input gives; for the other
   tasks there is nothing to interpolate and the row equals ``input`` (it is copied, not recomputed);
 * ``model``: the generator's output on the degraded image.
+
+Every metric of :mod:`hifacegan.metrics.evaluation` works here, each row against the clean faces:
+the set-level ones (``fid``, ``fd_mobilenet``) compare the row's whole set of images with the set of
+clean faces, ``sharpness`` is each image's sharpness over its clean face's (ideal 1), ``niqe`` looks
+at the row's images alone.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from hifacegan.metrics.evaluation import HIGHER_IS_BETTER, EvaluationReport, Evaluator
+from hifacegan.metrics.evaluation import EvaluationReport, Evaluator, direction_mark
 
 __all__ = ["ROWS", "SR_TASKS", "TaskResults", "bicubic_baseline", "format_task_table", "run_task_benchmark"]
 
@@ -32,9 +37,10 @@ logger = logging.getLogger(__name__)
 ROWS: tuple[str, ...] = ("input", "bicubic", "model")
 #: Tasks whose bicubic row is a real 4x interpolation (the others copy the input row).
 SR_TASKS: tuple[str, ...] = ("sr4x", "sr16x")
-_DECIMALS = {"psnr": 2, "ssim": 4, "ms_ssim": 4, "lpips": 4, "fid": 2, "niqe": 3, "fed": 4, "lle": 3}
-_TITLES = {"psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "lpips": "LPIPS", "fid": "FID", "niqe": "NIQE",
-           "fed": "FED", "lle": "LLE"}
+_DECIMALS = {"psnr": 2, "ssim": 4, "ms_ssim": 4, "lpips": 4, "fid": 2, "fd_mobilenet": 3, "niqe": 3,
+             "sharpness": 3, "fed": 4, "lle": 3}
+_TITLES = {"psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "lpips": "LPIPS", "fid": "FID",
+           "fd_mobilenet": "FD-MobileNet", "niqe": "NIQE", "sharpness": "Sharpness", "fed": "FED", "lle": "LLE"}
 
 #: ``restore(list of uint8 (H, W, 3)) -> list of uint8 (H, W, 3)``, same sizes and order.
 RestoreFn = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -160,7 +166,7 @@ def format_task_table(results: TaskResults, metrics: Sequence[str], markdown: bo
 
     A face metric that could not be measured on every image shows ``value (measured/total)``.
     """
-    headers = ["task", "method"] + [f"{_TITLES[m]} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in metrics]
+    headers = ["task", "method"] + [f"{_TITLES[m]} {direction_mark(m, arrows=True)}" for m in metrics]
     body = [[task, row] + [_cell(report, m) for m in metrics]
             for task, rows in results.reports.items() for row, report in rows.items()]
     if markdown:

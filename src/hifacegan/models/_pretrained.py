@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,13 @@ PRETRAINED: dict[str, PretrainedWeights] = {
         data="UTKFace train, 10,000 faces at 128x128 (non-commercial research use only)",
     ),
 }
+#: What users call the shipped models (``--model renovation``). ``renovation``: the paper's GAN at
+#: 512 px, sharp and realistic; ``fidelity``: the 128-px L1 + perceptual regressor, closest to the
+#: input in PSNR but softer. An alias whose weights are not in this version maps to ``None``.
+MODEL_ALIASES: dict[str, str | None] = {
+    "renovation": None,
+    "fidelity": "lipspade_utkface128_ngf24",
+}
 DEFAULT_MODEL_NAME: str | None = "lipspade_utkface128_ngf24"
 
 
@@ -68,11 +76,32 @@ def default_model_path() -> Path:
             "no default model is shipped with this version of hifacegan yet; pass a checkpoint with "
             "--model PATH (official Face-Renovation .pth, BasicSR .pth or our .safetensors)"
         )
-    entry = PRETRAINED[DEFAULT_MODEL_NAME]
+    return pretrained_path(DEFAULT_MODEL_NAME)
+
+
+def is_model_name(spec: str | os.PathLike) -> bool:
+    """Whether ``spec`` names a shipped model (an alias or a :data:`PRETRAINED` key) rather than a file."""
+    return isinstance(spec, str) and (spec in MODEL_ALIASES or spec in PRETRAINED)
+
+
+def pretrained_path(name: str) -> Path:
+    """Path of a shipped model by alias (``renovation``, ``fidelity``) or full name, verified by sha256.
+
+    Raises:
+        NoDefaultModelError: unknown name, a model not shipped in this version, or a missing/corrupt file.
+    """
+    key = MODEL_ALIASES.get(name, name)
+    if key is None:
+        raise NoDefaultModelError(f"the {name!r} model is not shipped with this version of hifacegan; choose one of "
+                                  f"{', '.join(k for k, v in MODEL_ALIASES.items() if v)} or pass a checkpoint path")
+    if key not in PRETRAINED:
+        known = sorted({*MODEL_ALIASES, *PRETRAINED})
+        raise NoDefaultModelError(f"unknown model name {name!r}; shipped models: {', '.join(known)}")
+    entry = PRETRAINED[key]
     path = WEIGHTS_DIR / entry.filename
     if not path.is_file():
-        raise NoDefaultModelError(f"the default model file {path} is missing; reinstall hifacegan")
+        raise NoDefaultModelError(f"the model file {path} ({name}) is missing; reinstall hifacegan")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != entry.sha256:
-        raise NoDefaultModelError(f"the default model file {path} is corrupt (sha256 {digest[:12]}...); reinstall")
+        raise NoDefaultModelError(f"the model file {path} ({name}) is corrupt (sha256 {digest[:12]}...); reinstall")
     return path

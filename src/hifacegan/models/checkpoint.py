@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,23 +56,88 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
                 state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from exc
-        card = json.loads(metadata["model_card"]) if "model_card" in metadata else {}
+        card = _read_card(path, metadata)
+        _check_finite(state, path)
         return state, card
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "global" not in str(exc):  # garbage bytes, not a pickle of forbidden objects
+        if not _is_pickle(path):  # garbage bytes, not a pickle of forbidden objects
             raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt or not a pickle)") from exc
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # torch names the first forbidden callable, if any
+        what = f" (first refused: {found.group(1)})" if found else ""
         raise CheckpointError(
-            f"{path}: refused: the file contains pickled Python objects that are not tensors, and "
-            f"loading them could run arbitrary code. Only plain state dicts are accepted; if you trust the "
-            f"file, re-save its state_dict (torch.save(model.state_dict(), ...)) or convert it to safetensors."
+            f"{path}: refused for safety: the file holds pickled Python objects other than tensors{what}, and "
+            f"loading objects that are not tensors could run arbitrary code; it was not loaded. Only plain state "
+            f"dicts are accepted; if you trust the file, re-save its state_dict (torch.save(model.state_dict(), "
+            f"...)) or convert it to safetensors."
         ) from exc
     except (RuntimeError, EOFError, OSError) as exc:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc})") from exc
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{path}: expected a state dict, found a {type(checkpoint).__name__}")
-    return clean_state_dict(checkpoint), {}
+    state = clean_state_dict(checkpoint)
+    _check_finite(state, path)
+    return state, {}
+
+
+def _is_pickle(path: Path) -> bool:
+    """Whether ``path`` is a well-formed pickle (or a PyTorch zip holding one), parsed without running it."""
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.endswith("data.pkl")]
+                if not names:
+                    return False
+                data = archive.read(names[0])
+        else:
+            data = path.read_bytes()
+        for _ in pickletools.genops(data):  # parses opcodes only; nothing is imported or called
+            pass
+    except Exception:  # noqa: BLE001 - any parse failure means "not a pickle"
+        return False
+    return True
+
+
+def _check_finite(state: dict[str, Any], path: Path) -> None:
+    """Refuse weights holding NaN or infinity: such a model restores every face to a black square."""
+    for key, tensor in state.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(f"{path}: tensor {key!r} holds {bad} non-finite value(s) (NaN or infinity): "
+                                  "the weights are corrupt or come from a diverged training run; use another file")
+
+
+def _read_card(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
+    """The model card of one of our files, with the fields used to build and run a model checked.
+
+    Raises:
+        CheckpointError: not a JSON object, or ``variant``/``ngf``/``size`` of the wrong kind, naming the field.
+    """
+    from hifacegan.models._registry import list_models
+
+    if "model_card" not in metadata:
+        return {}
+    try:
+        card = json.loads(metadata["model_card"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: the model card (metadata field 'model_card') is not valid JSON "
+                              f"({exc})") from exc
+    if not isinstance(card, dict):
+        raise CheckpointError(f"{path}: the model card (metadata field 'model_card') must be a JSON object, "
+                              f"got {type(card).__name__}")
+    variants = list_models(include_test=True)
+    if "variant" in card and card["variant"] not in variants:
+        raise CheckpointError(f"{path}: model card field 'variant' is {card['variant']!r}; "
+                              f"expected one of {', '.join(variants)}")
+    for name in ("ngf", "size"):
+        value = card.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise CheckpointError(f"{path}: model card field {name!r} is {value!r}; expected a positive whole number")
+    return card
 
 
 def load_generator_state(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
@@ -112,6 +178,10 @@ def build_from_state_dict(state_dict: dict[str, torch.Tensor], arch: str | None 
         if arch is None or ngf is None:
             raise CheckpointError(f"{source}: {exc}") from exc
         inferred_arch, inferred_ngf = arch, ngf
+    if ngf is not None and ngf != inferred_ngf:
+        # Checked before building: a wrong width could ask for tens of GB (ngf 400 for a 45 MB file).
+        raise CheckpointError(f"{source}: ngf {ngf} (from --ngf or the model card's 'ngf' field) does not match "
+                              f"the tensors, which are ngf {inferred_ngf}; drop it to use the file's own width")
     variant, width = arch or inferred_arch, ngf or inferred_ngf
     logger.debug("%s: %s layout, variant %s, ngf %d", source, layout, variant, width)
     model = create_model(variant, ngf=width)

@@ -97,6 +97,11 @@ class DataConfig:
         val_root: held-out faces ("" = no validation).
         val_lq_root: degraded held-out faces (``source: paired``).
         size: training crop size in pixels (a multiple of 32).
+        face_size: side the whole face is resized to before a random ``size`` patch is cut from it
+            (0 = ``size``, no patches). The generators are fully convolutional, so training on
+            160-px patches of 512-px faces teaches the 512-px model at the cost of a 160-px step, as
+            super-resolution trainers do; degradation ranges are then scaled for ``face_size`` and
+            validation restores whole ``face_size`` faces.
         tasks: degradation tasks mixed during training (see :data:`hifacegan.degradations.TASKS`).
         degradation_config: YAML file of degradation ranges (keys of
             :class:`hifacegan.degradations.DegradationConfig`; "" = the official ranges).
@@ -120,6 +125,7 @@ class DataConfig:
     val_root: str = ""
     val_lq_root: str = ""
     size: int = 512
+    face_size: int = 0
     tasks: tuple[str, ...] = ("renovation",)
     degradation_config: str = ""
     degradation_scale: bool = True
@@ -279,6 +285,11 @@ def _validate(config: Config) -> None:
         raise ConfigError("data.source=paired with data.val_root needs data.val_lq_root too")
     if d.size % 32:
         raise ConfigError(f"data.size must be a multiple of 32 (five 2x up-samplings), got {d.size}")
+    if d.face_size and (d.face_size % 32 or d.face_size < d.size):
+        raise ConfigError(f"data.face_size must be 0 or a multiple of 32 no smaller than data.size ({d.size}), "
+                          f"got {d.face_size}")
+    if d.face_size and d.source != "degrade":
+        raise ConfigError(f"data.face_size (patches of whole faces) needs data.source=degrade, got {d.source!r}")
 
 
 # --- YAML reading -------------------------------------------------------------------------------------
@@ -392,8 +403,23 @@ def config_from_dict(values: dict[str, Any]) -> Config:
         if key not in top:
             raise _unknown_key(str(key), top)
     sections = {name: _section_from_dict(cls, values.get(name), name) for name, cls in _SECTIONS.items()}
-    run_dir = _check_value(values.get("run_dir", Config.run_dir), str, "run_dir")
+    for name, fields in _PATH_FIELDS.items():
+        section = sections[name]
+        sections[name] = dataclasses.replace(section, **{f: _expand(getattr(section, f)) for f in fields})
+    run_dir = _expand(_check_value(values.get("run_dir", Config.run_dir), str, "run_dir"))
     return Config(run_dir=run_dir, **sections)
+
+
+#: Path-valued fields: ``~`` is expanded, so a config can put run folders and data under the home folder.
+_PATH_FIELDS = {
+    "model": ("pretrained",),
+    "data": ("train_root", "train_lq_root", "val_root", "val_lq_root", "degradation_config"),
+    "loss": ("perceptual_weights",),
+}
+
+
+def _expand(path: str) -> str:
+    return os.path.expanduser(path) if path.startswith("~") else path
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:

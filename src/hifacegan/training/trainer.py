@@ -171,7 +171,7 @@ def degradation_config(config: Config) -> Any:
             ranges = DegradationConfig.from_dict(values)
         except (OSError, yaml.YAMLError, ValueError, TypeError) as exc:
             raise ConfigError(f"data.degradation_config={d.degradation_config!r}: {exc}") from exc
-    return ranges.scaled_for_size(d.size) if d.degradation_scale else ranges
+    return ranges.scaled_for_size(d.face_size or d.size) if d.degradation_scale else ranges
 
 
 def build_train_dataset(config: Config) -> Dataset:
@@ -191,7 +191,7 @@ def build_train_dataset(config: Config) -> Dataset:
     if d.source == "stacked":
         return data_module.StackedPairDataset(d.train_root, size=d.size, flip=d.flip, seed=seed)
     return data_module.DegradedFolderDataset(d.train_root, d.size, tasks=tuple(d.tasks), seed=seed,
-                                             random_crop=d.random_crop, flip=d.flip,
+                                             random_crop=d.random_crop, flip=d.flip, face_size=d.face_size or None,
                                              config=degradation_config(config), max_items=d.max_items)
 
 
@@ -206,7 +206,8 @@ def build_val_dataset(config: Config) -> Dataset | None:
         return data_module.PairedFolderDataset(d.val_lq_root, d.val_root, size=d.size)
     if d.source == "stacked":
         return data_module.StackedPairDataset(d.val_root, size=d.size)
-    return data_module.DegradedFolderDataset(d.val_root, d.size, tasks=tuple(d.tasks), seed=d.val_seed,
+    # Whole faces at face_size: validation measures what restoring a photo's face does, not a patch.
+    return data_module.DegradedFolderDataset(d.val_root, d.face_size or d.size, tasks=tuple(d.tasks), seed=d.val_seed,
                                              random_crop=False, flip=False, config=degradation_config(config),
                                              max_items=d.val_max_items)
 
@@ -871,7 +872,8 @@ class Trainer:
         card = {
             "variant": c.model.variant,
             "ngf": c.model.ngf,
-            "size": c.data.size,
+            # The face size it restores: with patches (data.face_size) that is the whole face, not the patch.
+            "size": c.data.face_size or c.data.size,
             "task": "renovation" if len(c.data.tasks) > 1 else c.data.tasks[0],
             "tasks": list(c.data.tasks),
             "steps": self.step,
@@ -882,7 +884,7 @@ class Trainer:
             "perceptual_network": self.perceptual_name,
             "loss_weights": dataclasses.asdict(c.loss),
             "data": {"source": c.data.source, "train": c.data.train_root, "train_lq": c.data.train_lq_root or None,
-                     "val": c.data.val_root or None, "size": c.data.size,
+                     "val": c.data.val_root or None, "size": c.data.size, "face_size": c.data.face_size or None,
                      "degradation_scaled_to_size": c.data.degradation_scale,
                      "degradation_config": c.data.degradation_config or "official"},
             "compute": {"device": env.get("gpu", str(self.device)), "processes": self.info.world_size,
