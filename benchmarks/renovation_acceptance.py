@@ -32,22 +32,9 @@ import torch
 TASKS = ("sr4x", "sr16x", "denoise", "deblur", "jpeg", "renovation", "realworld")
 
 
-def _restore_fn(model: torch.nn.Module):
-    from hifacegan.inference import restore_tensor
-    from hifacegan.tensor import image_to_tensor, tensor_to_image
-
-    def run(images: list[np.ndarray]) -> list[np.ndarray]:
-        out = []
-        for image in images:
-            batch = image_to_tensor([image.astype(np.float32) / 255.0])
-            out.append(np.round(tensor_to_image(restore_tensor(model, batch))[0] * 255).astype(np.uint8))
-        return out
-
-    return run
-
-
 def main(argv: list[str] | None = None) -> int:
     import hifacegan
+    from hifacegan.cli.benchmark_tasks import _model_restorer
     from hifacegan.data.transforms import fit_square
     from hifacegan.degradations import DegradationConfig, degrade, rng_for
     from hifacegan.io import list_images, read_image
@@ -76,12 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     renovation = hifacegan.load_model(args.model, device="cpu")
     fidelity = hifacegan.load_model(args.fidelity or _pretrained.pretrained_path("fidelity"), device="cpu")
     fid_size = int(fidelity.model_card.get("size", 128))
+
+    def restorer(model: torch.nn.Module):  # one face at a time, no colour fix: the models' own output
+        return _model_restorer(model, "cpu", batch_size=1, color_fix=False)[0]
+
     columns = {
-        "fidelity": _restore_fn(FidelityBlend(renovation, fidelity, 1.0, fid_size)),
-        "renovation": _restore_fn(renovation),
+        "fidelity": restorer(FidelityBlend(renovation, fidelity, 1.0, fid_size)),
+        "renovation": restorer(renovation),
     }
     if args.blend is not None:
-        columns[f"blend w={args.blend:g}"] = _restore_fn(FidelityBlend(renovation, fidelity, args.blend, fid_size))
+        columns[f"blend w={args.blend:g}"] = restorer(FidelityBlend(renovation, fidelity, args.blend, fid_size))
     paths = list_images(args.data)[:args.limit]
     stems = [p.stem for p in paths]
     truths = [fit_square(read_image(p).to_uint8(), args.size) for p in paths]

@@ -308,13 +308,9 @@ def _load(model: nn.Module | str | os.PathLike | None, arch: str | None, device:
 
     if isinstance(model, nn.Module):
         return model.to(device)
-    if model is None:
-        model = _pretrained.default_model_path()
-    elif _pretrained.is_model_name(model):
-        model = _pretrained.pretrained_path(str(model))
     from hifacegan.models.checkpoint import load_model
 
-    return load_model(model, arch=arch, device=device)
+    return load_model(_pretrained.resolve_model(model), arch=arch, device=device)
 
 
 def _select_faces(faces: list[DetectedFace], shape: tuple[int, int], only_center_face: bool,

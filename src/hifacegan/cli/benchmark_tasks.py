@@ -16,11 +16,15 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hifacegan.cli.evaluate import add_metric_options, options_from_args
 from hifacegan.io import ImageReadError, atomic_write_bytes, list_images, read_image, write_image
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +79,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _model_restorer(model_path: Path, device: str, batch_size: int, color_fix: bool | None):
-    """The model as a function on uint8 images, and whether it applies the colour fix."""
+def _model_restorer(model_path: Path | torch.nn.Module, device: str, batch_size: int, color_fix: bool | None):
+    """The model (a checkpoint path or a loaded module) as a function on uint8 images, and whether it applies
+    the colour fix."""
     import torch
 
     from hifacegan import load_model, restore_tensor
@@ -84,7 +89,7 @@ def _model_restorer(model_path: Path, device: str, batch_size: int, color_fix: b
     from hifacegan.io import float_to_uint8
     from hifacegan.tensor import image_to_tensor, tensor_to_image
 
-    model = load_model(model_path, device=device)
+    model = model_path if isinstance(model_path, torch.nn.Module) else load_model(model_path, device=device)
     color_fix = card_color_fix(model) if color_fix is None else color_fix
 
     def restore(images: list[np.ndarray]) -> list[np.ndarray]:

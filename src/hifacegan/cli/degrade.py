@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hifacegan.degradations import TASKS, DegradationConfig, contact_sheet, degrade, rng_for
+from hifacegan.cli._types import positive_float
 from hifacegan.io import DEFAULT_MAX_PIXELS, MAX_MEGAPIXELS_ENV
 
 logger = logging.getLogger(__name__)
@@ -62,20 +63,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="degradation ranges to use instead of the official ones (DegradationConfig keys)")
     parser.add_argument("--face-size", type=int, metavar="PX",
                         help="scale blur and mosaic sizes for PX-pixel faces (the official ranges are for 512)")
-    parser.add_argument("--max-megapixels", type=_positive_float, metavar="MP",
+    parser.add_argument("--max-megapixels", type=positive_float, metavar="MP",
                         help="refuse inputs of more than MP megapixels, judged from the file header before decoding "
                         f"(default: ${MAX_MEGAPIXELS_ENV}, else {DEFAULT_MAX_PIXELS / 1e6:g})")
     parser.set_defaults(func=run)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 @dataclass(frozen=True)

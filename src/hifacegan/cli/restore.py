@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hifacegan.cli._types import positive_float, positive_int, unit_float
 from hifacegan.io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
@@ -80,7 +81,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="a shipped model, renovation (the paper's GAN at 512 px: sharp, realistic) or fidelity "
                         "(128-px regressor: closest to the input, softer), or a checkpoint: official .pth, BasicSR .pth "
                         "or hifacegan .safetensors (default: the package's default model)")
-    parser.add_argument("--weight", type=_unit_float, default=0.0, metavar="W",
+    parser.add_argument("--weight", type=unit_float, default=0.0, metavar="W",
                         help="realness/fidelity knob in [0, 1], as CodeFormer's w: mix this share of the fidelity "
                         "model's output into the model's (default 0: the model alone)")
     parser.add_argument("--arch", choices=("hifacegan", "lipspade", "spade"),
@@ -88,16 +89,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--aligned", action="store_true",
                         help="inputs are aligned face crops: restore each whole, at its own size")
     parser.add_argument("--only-center-face", action="store_true", help="restore only the face nearest the centre")
-    parser.add_argument("--upscale", type=_positive_float, default=1.0, metavar="N",
+    parser.add_argument("--upscale", type=positive_float, default=1.0, metavar="N",
                         help="resize the whole photo by N (bicubic background, faces pasted at full size; default 1; "
                         "ignored with --aligned)")
     parser.add_argument("--ext", choices=("auto", "png", "jpg"), default="auto",
                         help="format of restored_imgs/ (auto: as the input; default auto)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                         help="where to run the model (default auto: CUDA, else MPS, else CPU)")
-    parser.add_argument("--max-faces", type=_positive_int, metavar="N",
+    parser.add_argument("--max-faces", type=positive_int, metavar="N",
                         help="restore at most the N largest faces of each photo (default: all)")
-    parser.add_argument("--max-megapixels", type=_positive_float, metavar="MP",
+    parser.add_argument("--max-megapixels", type=positive_float, metavar="MP",
                         help="refuse inputs of more than MP megapixels, judged from the file header before decoding "
                         f"(default: ${MAX_MEGAPIXELS_ENV}, else {DEFAULT_MAX_PIXELS / 1e6:g} for photos; "
                         f"{ALIGNED_MAX_PIXELS / 1e6:g} with --aligned, where the model runs on the whole image)")
@@ -105,36 +106,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="keep each face's colours and shading from the input, the model's details on top "
                         "(default: as the model card says; off for the shipped model)")
     parser.set_defaults(func=run)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
 
 
 @dataclass
@@ -161,12 +132,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from hifacegan.models import _pretrained
 
-    model = args.model
     try:
-        if model is None:
-            model = _pretrained.default_model_path()
-        elif _pretrained.is_model_name(model):
-            model = _pretrained.pretrained_path(model)
+        model = _pretrained.resolve_model(args.model)
         restorer = Restorer(model, device=args.device, arch=args.arch, color_fix=args.color_fix,
                             fidelity_weight=args.weight)
     except _pretrained.NoDefaultModelError as exc:

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from hifacegan.metrics._common import to_float255
-from hifacegan.metrics.feature_distance import frechet_distance
+from hifacegan.metrics.feature_distance import frechet_from_features
 from hifacegan.training.perceptual import MobileNetV2Features, PerceptualWeightsError, build_perceptual_network
 
 __all__ = [
@@ -99,12 +99,7 @@ def fd_mobilenet_from_features(features_a: np.ndarray, features_b: np.ndarray) -
     Raises:
         ValueError: a set with fewer than two rows, or mismatched feature sizes.
     """
-    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"expected two (N, D) feature arrays with the same D, got {a.shape} and {b.shape}")
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"fd_mobilenet needs at least two images per set, got {len(a)} and {len(b)}")
-    return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    return frechet_from_features(features_a, features_b, "fd_mobilenet")
 
 
 def fd_mobilenet(images_a: Sequence[np.ndarray], images_b: Sequence[np.ndarray], *,

@@ -51,6 +51,7 @@ __all__ = [
     "fid",
     "fid_features",
     "fid_from_features",
+    "frechet_from_features",
     "frechet_distance",
     "load_fid_inception",
     "load_lpips",
@@ -384,8 +385,10 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
     return float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_root)
 
 
-def fid_from_features(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """FID of two feature sets ``(N, D)`` and ``(M, D)`` (at least two rows each).
+def frechet_from_features(features_a: np.ndarray, features_b: np.ndarray, metric: str = "FID") -> float:
+    """Fréchet distance of the Gaussians fitted to two feature sets ``(N, D)`` and ``(M, D)``.
+
+    Shared by FID and ``fd_mobilenet``; ``metric`` names the caller in the error messages.
 
     Raises:
         ValueError: fewer than two samples in a set, or different feature sizes.
@@ -394,8 +397,17 @@ def fid_from_features(features_a: np.ndarray, features_b: np.ndarray) -> float:
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"expected two (N, D) feature arrays with the same D, got {a.shape} and {b.shape}")
     if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"FID needs at least two images per set, got {len(a)} and {len(b)}")
+        raise ValueError(f"{metric} needs at least two images per set, got {len(a)} and {len(b)}")
     return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+
+
+def fid_from_features(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """FID of two feature sets ``(N, D)`` and ``(M, D)`` (at least two rows each).
+
+    Raises:
+        ValueError: fewer than two samples in a set, or different feature sizes.
+    """
+    return frechet_from_features(features_a, features_b, "FID")
 
 
 def fid(images_a: Sequence[np.ndarray], images_b: Sequence[np.ndarray], *, model: FIDInception,

@@ -105,3 +105,17 @@ def pretrained_path(name: str) -> Path:
     if digest != entry.sha256:
         raise NoDefaultModelError(f"the model file {path} ({name}) is corrupt (sha256 {digest[:12]}...); reinstall")
     return path
+
+
+def resolve_model(spec: str | os.PathLike | None) -> str | os.PathLike:
+    """What to load for ``spec``: the default model's path for ``None``, a shipped model's path for its name,
+    otherwise ``spec`` itself (a checkpoint path, checked when it is loaded).
+
+    Raises:
+        NoDefaultModelError: a shipped model that is absent, corrupt or not shipped in this version.
+    """
+    if spec is None:
+        return default_model_path()
+    if is_model_name(spec):
+        return pretrained_path(str(spec))
+    return spec
