@@ -372,7 +372,9 @@ def test_a_photo_is_written_all_or_nothing_and_stale_faces_are_removed(tmp_path,
     _use_detector(monkeypatch, {(80, 160): two})
     assert main(argv[:3] + [str(fresh)] + argv[4:]) == 1
     assert "No space left on device" in caplog.text
-    assert not [p for p in fresh.rglob("*") if p.is_file()]
+    # Only the manifest (docs/scaling.md), which records the failure.
+    assert [p.name for p in fresh.rglob("*") if p.is_file()] == ["manifest.jsonl"]
+    assert '"status":"failed"' in (fresh / "manifest.jsonl").read_text()
 
 
 @pytest.mark.parametrize("bad", ["file", "subfolder_is_a_file"])

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hifacegan.batch.session import BatchSession, add_batch_arguments, restore_photo, restorer_settings
 from hifacegan.cli._types import positive_float, positive_int, unit_float
 from hifacegan.io import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     MAX_MEGAPIXELS_ENV,
-    ImageReadError,
     OutputPathError,
     atomic_write_files,
     check_output_dir,
@@ -105,6 +105,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
                         help="keep each face's colours and shading from the input, the model's details on top "
                         "(default: as the model card says; off for the shipped model)")
+    add_batch_arguments(parser)  # --skip-existing, --shard, --engine ray (hifacegan.batch)
     parser.set_defaults(func=run)
 
 
@@ -116,7 +117,6 @@ class _Tally:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hifacegan.faces.detect import DetectorUnavailableError
     from hifacegan.models.checkpoint import CheckpointError
     from hifacegan.restorer import Restorer
 
@@ -150,38 +150,49 @@ def run(args: argparse.Namespace) -> int:
 
     protected = {_resolved(path) for path in inputs}
     stems = _unique_stems(inputs)
+    try:  # this process's shard, less the photos already complete (--skip-existing); appends OUT/manifest.jsonl
+        batch = BatchSession.start(inputs, stems, args)
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return 2
     tally = _Tally()
     started = time.perf_counter()
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    if args.engine == "ray":
+        from hifacegan.batch.ray_engine import RayUnavailableError, run_with_ray
+
+        try:
+            outcomes = run_with_ray(batch.todo, stems, batch.keys, args, restorer_settings(args, model), protected,
+                                    max_pixels)
+        except RayUnavailableError as exc:
+            logger.error("%s", exc)
+            return 2
+    else:
+        outcomes = {}
     with logging_redirect_tqdm():
-        for path in tqdm(inputs, desc="restoring", unit="img", disable=None):
-            file_started = time.perf_counter()
-            try:
-                faces = _process(path, stems[path], args, restorer, protected, file_started, max_pixels)
-            except DetectorUnavailableError as exc:
-                logger.error("%s", exc)  # concerns every file, not this one: stop here
-                return 2
-            except (ImageReadError, _RefusedError) as exc:
-                logger.error("%s", exc)
-                tally.failed.append(str(path))
-            except (ValueError, TypeError) as exc:
-                logger.error("%s: cannot restore this image: %s", path, exc)
-                tally.failed.append(str(path))
-            except (OSError, RuntimeError, MemoryError) as exc:
-                # Disk full, permissions, out of memory on the device...: this file is lost, the batch goes on.
-                logger.error("%s: failed: %s: %s", path, type(exc).__name__, exc)
+        for path in tqdm(batch.todo, desc="restoring", unit="img", disable=None if args.engine == "local" else True):
+            if args.engine == "local":
+                outcomes[path] = restore_photo(path, stems[path], args, restorer, protected, max_pixels)
+                batch.record(path, outcomes[path])  # Ray actors append their own records
+            elif path not in outcomes:
+                continue  # the Ray run stopped early on a fatal error
+            elif outcomes[path].error:
+                logger.error("%s", outcomes[path].error)  # logged in the actor; reported here as locally
+            if outcomes[path].fatal:
+                return 2  # concerns every file, not this one (no face detector): stop here
+            if outcomes[path].status == "failed":
                 tally.failed.append(str(path))
             else:
                 tally.done.append(str(path))
-                tally.faces += faces
+                tally.faces += outcomes[path].faces
     elapsed = time.perf_counter() - started
     logger.info("processed %d of %d file(s), restored %d face(s), in %.1f s (%.2f s per file); results in %s",
-                len(tally.done), len(inputs), tally.faces, elapsed, elapsed / max(len(inputs), 1), args.output)
+                len(tally.done), len(batch.todo), tally.faces, elapsed, elapsed / max(len(batch.todo), 1), args.output)
     if tally.failed:
         logger.warning("%d file(s) could not be processed: %s", len(tally.failed), ", ".join(tally.failed))
-    return 0 if tally.done else 1
+    return 0 if tally.done or batch.skipped or not batch.todo else 1
 
 
 class _RefusedError(Exception):
@@ -222,12 +233,14 @@ def _process(path: Path, stem: str, args: argparse.Namespace, restorer: Restorer
     _check_targets(path, [t for group in face_targets for t in group], protected)
     # Every output of the photo is encoded first and written as one unit: a failure leaves none of them.
     bit_depth = 16 if loaded.bit_depth == 16 and suffix in _SIXTEEN_BIT_EXTENSIONS else 8
-    files = {photo_target: encode_image(result.image, suffix, alpha=result.alpha, bit_depth=bit_depth)}
+    files = {}
     for (crop_path, face_path, cmp_path), crop, face in zip(face_targets, result.cropped_faces, result.restored_faces,
                                                             strict=True):
         files[crop_path] = encode_image(crop, ".png")
         files[face_path] = encode_image(face, ".png")
         files[cmp_path] = encode_image(np.hstack([crop, face]), ".png")
+    # Renamed last, so a present photo means a complete unit (what --skip-existing checks).
+    files[photo_target] = encode_image(result.image, suffix, alpha=result.alpha, bit_depth=bit_depth)
     atomic_write_files(files)
     _remove_stale_faces(out, stem, count, protected | {_resolved(t) for t in files})
 
