@@ -112,3 +112,8 @@ def test_shard_from_the_environment_and_its_errors(crops, tmp_path, tiny_model_f
     caplog.clear()
     assert _restore([crops], tmp_path / "k8s", tiny_model_file, "--aligned") == 2
     assert "pass --shard-count N" in caplog.text and not (tmp_path / "k8s" / "manifest.jsonl").exists()
+
+
+def test_ray_options_without_the_ray_engine_are_a_usage_error(crops, tmp_path, tiny_model_file, caplog):
+    assert _restore([crops], tmp_path / "out", tiny_model_file, "--aligned", "--address", "auto") == 2
+    assert "--address and --ray-actors need --engine ray" in caplog.text

@@ -122,12 +122,14 @@ class BatchSession:
         Raises:
             ValueError: inconsistent shard options or environment (a usage error).
         """
-        shard = resolve_shard(getattr(args, "shard", None), getattr(args, "shard_count", None))
+        if args.engine != "ray" and (args.address or args.ray_actors):
+            raise ValueError("--address and --ray-actors need --engine ray")
+        shard = resolve_shard(args.shard, args.shard_count)
         keys = input_keys(inputs, args.inputs)
         session = cls(Manifest(args.output / MANIFEST_NAME), keys, shard=shard)
         mine = [path for path in inputs if shard is None or shard.contains(keys[path])]
         for path in mine:
-            if getattr(args, "skip_existing", False) and outputs_complete(path, stems[path], args):
+            if args.skip_existing and outputs_complete(path, stems[path], args):
                 session.record(path, PhotoOutcome("skipped"))
                 session.skipped += 1
             else:
