@@ -30,8 +30,9 @@ import cv2
 import numpy as np
 
 from hifacegan.io import ImageReadError, list_images, read_image
-from hifacegan.metrics._common import rgb_to_y, to_float255
+from hifacegan.metrics._common import rgb_to_y
 from hifacegan.metrics.niqe import _gaussian_window, niqe_block_features
+from hifacegan.pixels import to_float255
 
 logger = logging.getLogger("fit_niqe_params")
 

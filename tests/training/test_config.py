@@ -180,7 +180,7 @@ def test_paired_source_needs_degraded_folders():
 
 
 def test_degradation_ranges_follow_the_training_size(tmp_path):
-    from hifacegan.training.trainer import degradation_config
+    from hifacegan.training.loader import degradation_config
 
     assert degradation_config(load_config(None, ["data.size=512"])).mosaic_block == 16  # official, 512 px
     assert degradation_config(load_config(None, ["data.size=128"])).mosaic_block == 4
@@ -195,7 +195,7 @@ def test_degradation_ranges_follow_the_training_size(tmp_path):
 
 
 def test_patches_of_whole_faces_scale_degradations_for_the_face(tmp_path):
-    from hifacegan.training.trainer import degradation_config
+    from hifacegan.training.loader import degradation_config
 
     config = load_config(None, ["data.size=160", "data.face_size=512"])
     assert degradation_config(config).mosaic_block == 16  # the 512-px face's ranges, not the patch's

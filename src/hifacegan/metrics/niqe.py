@@ -37,8 +37,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hifacegan.metrics._common import crop, rgb_to_y, to_float255
+from hifacegan.metrics._common import crop, rgb_to_y
 from hifacegan.metrics._paths import MissingFileError, cache_dir, find_file, installed_package_dir
+from hifacegan.pixels import to_float255
 
 __all__ = [
     "NIQE_PARAMS_ENV",
@@ -299,6 +300,7 @@ def niqe_block_features(image: np.ndarray, window: np.ndarray, block_size: int =
         if scale == 1:
             sharpness = sigma.reshape(blocks_h, size, blocks_w, size).mean(axis=(1, 3), dtype=np.float64).reshape(-1)
             image = matlab_imresize(image, 0.5).astype(_DTYPE)
+    assert sharpness is not None  # set at scale 1
     return np.concatenate(per_scale, axis=1), sharpness
 
 
