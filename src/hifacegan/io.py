@@ -1,5 +1,10 @@
-"""All image reading and writing of the package (the only module besides ``cli/`` and
-``training/checkpoint.py`` that touches disk).
+"""All image reading and writing of the package, and the atomic writes every other file goes through.
+
+Other files are read where their format lives (model weights in ``models/checkpoint.py``, training
+state in ``training/checkpoint.py`` and ``training/state_pack.py``, metric and perceptual-network
+weights in ``metrics/`` and ``training/perceptual.py``, NIQE models in ``metrics/niqe.py``); every file
+the package writes is written with :func:`atomic_write` or :func:`atomic_write_files` from here.
+Pixel conventions and the converters between them: :mod:`hifacegan.pixels`.
 
 Images cross this boundary as ``numpy`` arrays: RGB ``float32`` in ``[0, 1]``, shape ``(H, W, 3)``,
 plus an optional alpha plane. Everything odd about real files is settled here, once:
