@@ -14,6 +14,11 @@ Also: an optional G-only warm-up (pixel L1 + perceptual, no GAN) for short budge
 G; bf16 autocast on CUDA; exact resume from atomic checkpoints; a NaN/inf guard that stops before
 any non-finite update; a wall-clock budget; validation PSNR/SSIM, image grids, TensorBoard,
 a JSON-lines metrics log and a tqdm bar with losses and images/s. Rank 0 logs and writes files.
+
+This module is the loop; what it uses lives beside it: :mod:`~hifacegan.training.loader` (datasets and
+the resumable loader), :mod:`~hifacegan.training.validation` (scores via :mod:`hifacegan.metrics`),
+:mod:`~hifacegan.training.weights` (initialisation, EMA), :mod:`~hifacegan.training.checkpoint` (files,
+resume) and :mod:`~hifacegan.training.run_record` (environment, model card, resume diff).
 """
 
 from __future__ import annotations
