@@ -18,13 +18,18 @@ metrics                ``float64`` ``(H, W, 3)`` in ``[0, 255]``    :func:`to_fl
                                                                     :func:`to_checked_uint8` for dlib
 =====================  ===========================================  ==========================================
 
-Every converter here is pure (no disk, no device choice beyond an explicit ``device``).
+Every converter here is pure (no disk, no device choice beyond an explicit ``device``). torch is
+imported only by the tensor converters: ``hifacegan degrade`` and image I/O must not load it.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "float_to_uint8",
@@ -94,6 +99,8 @@ def to_checked_uint8(image: np.ndarray) -> np.ndarray:
 
 def image_to_tensor(image: np.ndarray | list[np.ndarray], device: torch.device | str | None = None) -> torch.Tensor:
     """``(H, W, 3)`` array (float ``[0,1]`` or ``uint8``), or a list of equal-size ones, to ``(N, 3, H, W)``."""
+    import torch
+
     images = image if isinstance(image, list) else [image]
     arrays = []
     for array in images:
@@ -115,4 +122,6 @@ def tensor_to_image(tensor: torch.Tensor) -> list[np.ndarray]:
 
 def uint8_to_chw_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 ``(H, W, 3)`` to a float32 ``(3, H, W)`` tensor in ``[0, 1]`` (one dataset item)."""
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
