@@ -43,7 +43,7 @@ def add_face_arguments(parser: argparse.ArgumentParser, limit: int) -> None:
 def model_restorer(model: Path | None) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
     """The exact restore path of hifacegan benchmark-tasks (uint8 in and out, the card's colour fix), on CPU."""
     from hifacegan.cli.benchmark_tasks import _model_restorer
-    from hifacegan.models._pretrained import default_model_path
+    from hifacegan.models.pretrained import default_model_path
 
     restore, _color_fix = _model_restorer(model or default_model_path(), "cpu", batch_size=8, color_fix=None)
     return restore

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from hifacegan.metrics.fed import fed
     from hifacegan.metrics.niqe import load_niqe_params, niqe
     from hifacegan.metrics.sharpness import sharpness_ratio
-    from hifacegan.models import _pretrained
+    from hifacegan.models import pretrained
     from hifacegan.models.blend import FidelityBlend
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(0)
     renovation = hifacegan.load_model(args.model, device="cpu")
-    fidelity = hifacegan.load_model(args.fidelity or _pretrained.pretrained_path("fidelity"), device="cpu")
+    fidelity = hifacegan.load_model(args.fidelity or pretrained.pretrained_path("fidelity"), device="cpu")
     fid_size = int(fidelity.model_card.get("size", 128))
 
     def restorer(model: torch.nn.Module):  # one face at a time, no colour fix: the models' own output
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 for o, t in zip(images, truths):
                     try:
                         distances.append(fed(o, t))
-                    except Exception:  # noqa: BLE001 - a face dlib cannot find in the truth is left out
+                    except Exception:  # noqa: BLE001, S110 - a face dlib cannot find in the truth is left out
                         pass
                 row["fed"] = float(np.mean(distances)) if distances else float("nan")
             if name in seconds:

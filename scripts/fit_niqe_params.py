@@ -30,8 +30,9 @@ import cv2
 import numpy as np
 
 from hifacegan.io import ImageReadError, list_images, read_image
-from hifacegan.metrics._common import rgb_to_y, to_float255
-from hifacegan.metrics.niqe import _gaussian_window, niqe_block_features
+from hifacegan.metrics._common import rgb_to_y
+from hifacegan.metrics.niqe import gaussian_window, niqe_block_features
+from hifacegan.pixels import to_float255
 
 logger = logging.getLogger("fit_niqe_params")
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         logger.error("no image in %s", args.images)
         return 1
-    window = _gaussian_window()
+    window = gaussian_window()
     used = []
 
     def lumas():

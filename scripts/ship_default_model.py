@@ -3,7 +3,7 @@
     .venv/bin/python scripts/ship_default_model.py TRAINED.safetensors --name lipspade_utkface128_ngf24 \
         --template '[[0.30161,0.28331],...]' --card-json extra_card_fields.json
 
-Prints the sha256 and size to enter in ``src/hifacegan/models/_pretrained.py``.
+Prints the sha256 and size to enter in ``src/hifacegan/models/pretrained.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from hifacegan.models import load_model, read_weights, save_model
-from hifacegan.models._pretrained import WEIGHTS_DIR
+from hifacegan.models.pretrained import WEIGHTS_DIR
 
 
 def main() -> None:

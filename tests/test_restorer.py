@@ -203,10 +203,10 @@ def test_model_from_a_file_takes_crop_size_and_template_from_its_card(tmp_path, 
 
 
 def test_no_default_model_says_so(monkeypatch):
-    from hifacegan.models import _pretrained
+    from hifacegan.models import pretrained
 
-    monkeypatch.setattr(_pretrained, "DEFAULT_MODEL_NAME", None)
-    with pytest.raises(_pretrained.NoDefaultModelError, match="no default model is shipped"):
+    monkeypatch.setattr(pretrained, "DEFAULT_MODEL_NAME", None)
+    with pytest.raises(pretrained.NoDefaultModelError, match="no default model is shipped"):
         Restorer(device="cpu")
 
 

@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _LAZY_EXPORTS = {
     "keep_input_colors": "hifacegan.inference",
-    "prepare_for_inference": "hifacegan.inference",
+    "prepare_for_inference": "hifacegan.models",
     "restore_tensor": "hifacegan.inference",
     "CheckpointError": "hifacegan.models",
     "create_model": "hifacegan.models",
@@ -42,8 +42,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from hifacegan.inference import keep_input_colors, prepare_for_inference, restore_tensor
-    from hifacegan.models import CheckpointError, create_model, list_models, load_model, save_model
+    from hifacegan.inference import keep_input_colors, restore_tensor
+    from hifacegan.models import (
+        CheckpointError,
+        create_model,
+        list_models,
+        load_model,
+        prepare_for_inference,
+        save_model,
+    )
     from hifacegan.restorer import Restorer
 
 

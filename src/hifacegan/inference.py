@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hifacegan.layers.norms import fold_spectral_norm, has_spectral_norm
 from hifacegan.models.generator import SIZE_MULTIPLE
+from hifacegan.models.prepare import prepare_for_inference
 
 # Five 2x down-samplings and per-sample normalisation: at 32 px the deepest map is 1x1 and cannot be
 # normalised (zero variance), so smaller inputs are padded up to 64 px and cropped back.
@@ -28,15 +28,6 @@ COLOR_FIX_SIGMA_FRACTION = 3 / 128
 
 __all__ = ["COLOR_FIX_SIGMA_FRACTION", "card_color_fix", "keep_input_colors", "pad_to_multiple",
            "prepare_for_inference", "restore_tensor"]
-
-
-def prepare_for_inference(model: nn.Module) -> nn.Module:
-    """Fold spectral norm into plain weights, switch to eval mode and freeze, in place."""
-    if has_spectral_norm(model):
-        fold_spectral_norm(model, power_iterations=1)
-    model.eval()
-    model.requires_grad_(False)
-    return model
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int = SIZE_MULTIPLE,

@@ -1,5 +1,10 @@
-"""All image reading and writing of the package (the only module besides ``cli/`` and
-``training/checkpoint.py`` that touches disk).
+"""All image reading and writing of the package, and the atomic writes every other file goes through.
+
+Other files are read where their format lives (model weights in ``models/checkpoint.py``, training
+state in ``training/checkpoint.py`` and ``training/state_pack.py``, metric and perceptual-network
+weights in ``metrics/`` and ``training/perceptual.py``, NIQE models in ``metrics/niqe.py``); every file
+the package writes is written with :func:`atomic_write` or :func:`atomic_write_files` from here.
+Pixel conventions and the converters between them: :mod:`hifacegan.pixels`.
 
 Images cross this boundary as ``numpy`` arrays: RGB ``float32`` in ``[0, 1]``, shape ``(H, W, 3)``,
 plus an optional alpha plane. Everything odd about real files is settled here, once:
@@ -19,6 +24,8 @@ from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from hifacegan.pixels import float_to_uint8
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -102,11 +109,6 @@ class LoadedImage:
         return float_to_uint8(self.rgb)
 
 
-def float_to_uint8(array: np.ndarray) -> np.ndarray:
-    """Round a ``[0, 1]`` float array to ``uint8`` (values outside are clipped)."""
-    return np.clip(np.rint(np.asarray(array, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
-
-
 def list_images(paths: list[str | os.PathLike] | str | os.PathLike, recursive: bool = False) -> list[Path]:
     """Expand files, folders and glob patterns into a sorted list of image paths.
 
@@ -168,7 +170,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> Loaded
         with warnings.catch_warnings():
             # Our own bound below is the one that counts; Pillow's hard limit (2x its warning) still applies.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image: Image.Image = Image.open(path)
             _check_pixels(path, image.size, max_pixels)
             image.load()
     except ImageReadError:
@@ -298,7 +300,7 @@ def encode_image(rgb: np.ndarray, suffix: str, alpha: np.ndarray | None = None, 
     return buffer.tobytes()
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Create ``path`` atomically: ``write(handle)`` fills a temp file in the same folder, which is
     fsynced and renamed over ``path`` (and the rename made durable by fsyncing the folder).
 
@@ -324,7 +326,7 @@ def atomic_write_files(files: dict[Path, bytes]) -> list[Path]:
     staged: list[tuple[str, Path]] = []
     try:
         for path, data in files.items():
-            staged.append((_stage(Path(path), lambda handle, data=data: handle.write(data)), Path(path)))
+            staged.append((_stage(Path(path), _bytes_writer(data)), Path(path)))
         for tmp, path in staged:
             os.replace(tmp, path)
     except BaseException:
@@ -335,7 +337,11 @@ def atomic_write_files(files: dict[Path, bytes]) -> list[Path]:
     return [path for _, path in staged]
 
 
-def _stage(path: Path, write: Callable[[BinaryIO], None]) -> str:
+def _bytes_writer(data: bytes) -> Callable[[BinaryIO], object]:
+    return lambda handle: handle.write(data)
+
+
+def _stage(path: Path, write: Callable[[BinaryIO], object]) -> str:
     """A fsynced temp file beside ``path`` filled by ``write``. Its name is short whatever ``path``'s is
     (``.hfg`` + 8 random characters + ``.tmp``), so any legal file name can be written."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -191,7 +191,7 @@ class Restorer:
             of the shipped ``fidelity`` model's output into ``model``'s (:class:`~hifacegan.models.blend.FidelityBlend`).
 
     Raises:
-        hifacegan.models._pretrained.NoDefaultModelError: ``model=None`` and no default model is shipped.
+        hifacegan.models.pretrained.NoDefaultModelError: ``model=None`` and no default model is shipped.
         hifacegan.CheckpointError: the checkpoint cannot be loaded.
         ValueError: an unknown or unavailable device, or a malformed face template.
     """
@@ -208,7 +208,7 @@ class Restorer:
 
             fidelity = _load("fidelity", None, self.device)
             self.model = FidelityBlend(self.model, fidelity, fidelity_weight,
-                                       fidelity_size=int(fidelity.model_card.get("size") or DEFAULT_FACE_SIZE))
+                                       fidelity_size=int(getattr(fidelity, "model_card", {}).get("size") or DEFAULT_FACE_SIZE))
         self.face_size = int(face_size or card.get("size") or DEFAULT_FACE_SIZE)
         self.template = np.asarray(template if template is not None else card.get("face_template", FFHQ_TEMPLATE),
                                    dtype=np.float64)
@@ -268,10 +268,10 @@ class Restorer:
             raise ValueError(f"max_faces must be at least 1, got {max_faces}")
         rgb, alpha, was_gray = to_float_rgb(image)
         if aligned:
-            restored = self.restore_faces([rgb])[0]
-            restored = _to_gray(restored) if was_gray else restored
+            restored_face = self.restore_faces([rgb])[0]
+            restored_face = _to_gray(restored_face) if was_gray else restored_face
             h, w = rgb.shape[:2]
-            return RestoreResult(image=restored, cropped_faces=[rgb], restored_faces=[restored],
+            return RestoreResult(image=restored_face, cropped_faces=[rgb], restored_faces=[restored_face],
                                  boxes=np.array([[0.0, 0.0, w, h]]), affines=np.array([[[1.0, 0, 0], [0, 1.0, 0]]]),
                                  alpha=alpha, faces_detected=1, was_gray=was_gray)
 
@@ -289,8 +289,8 @@ class Restorer:
             crops.append(crop)
             affines.append(affine)
         restored = self.restore_faces(crops)
-        for face, affine in zip(restored, affines, strict=True):
-            background = paste(background, face, scale_affine(affine, factors), self.mask, out=background)
+        for restored_face, affine in zip(restored, affines, strict=True):
+            background = paste(background, restored_face, scale_affine(affine, factors), self.mask, out=background)
         if was_gray:
             background = _to_gray(background)
             restored = [_to_gray(face) for face in restored]
@@ -304,13 +304,13 @@ class Restorer:
 
 def _load(model: nn.Module | str | os.PathLike | None, arch: str | None, device: torch.device) -> nn.Module:
     """A generator from a module, a shipped model's name, a checkpoint path, or ``None`` (the default)."""
-    from hifacegan.models import _pretrained
+    from hifacegan.models import pretrained
 
     if isinstance(model, nn.Module):
         return model.to(device)
     from hifacegan.models.checkpoint import load_model
 
-    return load_model(_pretrained.resolve_model(model), arch=arch, device=device)
+    return load_model(pretrained.resolve_model(model), arch=arch, device=device)
 
 
 def _select_faces(faces: list[DetectedFace], shape: tuple[int, int], only_center_face: bool,

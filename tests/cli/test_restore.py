@@ -207,9 +207,9 @@ def test_exit_status_is_nonzero_when_nothing_could_be_processed(tmp_path, tiny_m
 
 
 def test_without_model_it_says_no_default_model_is_shipped(tmp_path, monkeypatch, caplog):
-    from hifacegan.models import _pretrained
+    from hifacegan.models import pretrained
 
-    monkeypatch.setattr(_pretrained, "DEFAULT_MODEL_NAME", None)
+    monkeypatch.setattr(pretrained, "DEFAULT_MODEL_NAME", None)
     Image.fromarray(_scene(40, 50)).save(tmp_path / "a.png")
     assert main(["restore", str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]) == 2
     assert "no default model is shipped" in caplog.text and "--model PATH" in caplog.text
@@ -284,7 +284,7 @@ def test_real_photo_end_to_end_with_the_real_detector(real_detector, tmp_path, t
 
 
 def test_shipped_models_by_name_and_the_fidelity_weight(tmp_path, monkeypatch, caplog):
-    from hifacegan.models import _pretrained
+    from hifacegan.models import pretrained
 
     Image.fromarray(_scene(64, 64)).save(tmp_path / "face.png")
     outputs = {}
@@ -297,7 +297,7 @@ def test_shipped_models_by_name_and_the_fidelity_weight(tmp_path, monkeypatch, c
     # (which restores the aligned 64-px crop at 64 px), so the knob is really applied.
     assert outputs["plain"].shape == outputs["blend"].shape == (64, 64, 3)
     assert np.abs(outputs["plain"] - outputs["blend"]).mean() > 0.5
-    monkeypatch.setitem(_pretrained.MODEL_ALIASES, "renovation", None)
+    monkeypatch.setitem(pretrained.MODEL_ALIASES, "renovation", None)
     assert main(["restore", str(tmp_path / "face.png"), "-o", str(tmp_path / "r"), "--model", "renovation"]) == 2
     assert "'renovation' model is not shipped" in caplog.text
     with pytest.raises(SystemExit) as exit_info:
@@ -327,8 +327,9 @@ def test_pixel_bound_refuses_a_big_file_and_the_batch_goes_on(tmp_path, tiny_mod
 
 
 def test_aligned_inputs_have_a_smaller_default_bound(tmp_path, tiny_model_file, monkeypatch, caplog):
-    import hifacegan.cli.restore as restore_cli
     from _bad_inputs import big_jpeg
+
+    import hifacegan.cli.restore as restore_cli
 
     monkeypatch.setattr(restore_cli, "ALIGNED_MAX_PIXELS", 1_000_000)  # the model runs on the whole crop
     big_jpeg(tmp_path / "crop.jpg", 1200, 1000)

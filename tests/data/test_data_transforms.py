@@ -13,8 +13,8 @@ from hifacegan.data.transforms import (
     resize_to,
     split_stacked,
     stack_pair,
-    to_tensor,
 )
+from hifacegan.pixels import uint8_to_chw_tensor
 
 
 def _image(h, w):
@@ -57,6 +57,6 @@ def test_random_square_crop_enlarges_small_images():
 
 def test_to_tensor_layout_and_range():
     image = _image(4, 6)
-    tensor = to_tensor(image[:, ::-1])  # negative strides are fine
+    tensor = uint8_to_chw_tensor(image[:, ::-1])  # negative strides are fine
     assert tensor.shape == (3, 4, 6) and tensor.dtype == torch.float32
     assert torch.allclose(tensor[:, 0, 0] * 255, torch.tensor(image[0, -1], dtype=torch.float32))

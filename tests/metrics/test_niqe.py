@@ -97,7 +97,7 @@ def test_pristine_fit_keeps_only_the_sharpest_blocks():
     luma = np.full((192, 288), 120.0)
     luma[:, :96] = np.round(rng.uniform(20, 230, (192, 96)))  # two textured blocks; four flat-ish ones
     luma[:, 96:] += np.round(rng.normal(0, 3, (192, 192)))
-    window = niqe_module._gaussian_window()
+    window = niqe_module.gaussian_window()
     mu, cov, kept = fit([luma], window)
     features, sharpness = niqe_module.niqe_block_features(luma, window)
     assert kept == 2 and np.argsort(sharpness)[-2:].tolist() == [0, 3]  # row-major: the left column

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import hifacegan
-from hifacegan.models import _pretrained
+from hifacegan.models import pretrained
 from hifacegan.models.blend import FidelityBlend
 
 
@@ -53,10 +53,10 @@ def test_fidelity_share_is_the_fidelity_model_at_its_scale():
 
 
 def test_model_names_resolve_or_say_what_exists(monkeypatch):
-    assert _pretrained.pretrained_path("fidelity") == _pretrained.pretrained_path("lipspade_utkface128_ngf24")
-    assert _pretrained.is_model_name("fidelity") and not _pretrained.is_model_name("my_model.pth")
-    monkeypatch.setitem(_pretrained.MODEL_ALIASES, "renovation", None)
-    with pytest.raises(_pretrained.NoDefaultModelError, match="'renovation' model is not shipped"):
-        _pretrained.pretrained_path("renovation")
-    with pytest.raises(_pretrained.NoDefaultModelError, match="shipped models: fidelity"):
-        _pretrained.pretrained_path("fidelty")
+    assert pretrained.pretrained_path("fidelity") == pretrained.pretrained_path("lipspade_utkface128_ngf24")
+    assert pretrained.is_model_name("fidelity") and not pretrained.is_model_name("my_model.pth")
+    monkeypatch.setitem(pretrained.MODEL_ALIASES, "renovation", None)
+    with pytest.raises(pretrained.NoDefaultModelError, match="'renovation' model is not shipped"):
+        pretrained.pretrained_path("renovation")
+    with pytest.raises(pretrained.NoDefaultModelError, match="shipped models: fidelity"):
+        pretrained.pretrained_path("fidelty")

@@ -12,12 +12,12 @@ from PIL import Image
 import hifacegan
 from hifacegan.cli import main
 from hifacegan.metrics import psnr
-from hifacegan.models import _pretrained, read_weights
+from hifacegan.models import pretrained, read_weights
 
 
 def test_default_model_is_shipped_verified_and_described():
-    path = _pretrained.default_model_path()
-    entry = _pretrained.PRETRAINED[_pretrained.DEFAULT_MODEL_NAME]
+    path = pretrained.default_model_path()
+    entry = pretrained.PRETRAINED[pretrained.DEFAULT_MODEL_NAME]
     assert path.stat().st_size < 80e6  # "tens of MB at most"
     _, card = read_weights(path)
     assert (card["variant"], card["ngf"], card["size"]) == (entry.variant, entry.ngf, entry.size)
@@ -26,22 +26,22 @@ def test_default_model_is_shipped_verified_and_described():
 
 
 def test_a_corrupt_default_model_is_refused(tmp_path, monkeypatch):
-    entry = _pretrained.PRETRAINED[_pretrained.DEFAULT_MODEL_NAME]
+    entry = pretrained.PRETRAINED[pretrained.DEFAULT_MODEL_NAME]
     broken = tmp_path / entry.filename
-    shutil.copy(_pretrained.WEIGHTS_DIR / entry.filename, broken)
+    shutil.copy(pretrained.WEIGHTS_DIR / entry.filename, broken)
     with open(broken, "r+b") as handle:
         handle.seek(-16, 2)
         handle.write(b"\0" * 16)
-    monkeypatch.setattr(_pretrained, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(_pretrained.NoDefaultModelError, match="corrupt"):
-        _pretrained.default_model_path()
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(pretrained.NoDefaultModelError, match="corrupt"):
+        pretrained.default_model_path()
 
 
 def test_default_model_removes_noise_from_held_out_faces(reference_dir):
     from hifacegan.degradations import DegradationConfig, degrade, rng_for
 
     val = sorted((reference_dir.parents[1] / "data" / "utkface" / "val").glob("*.jpg"))[:4]
-    model = hifacegan.load_model(_pretrained.default_model_path())
+    model = hifacegan.load_model(pretrained.default_model_path())
     config = DegradationConfig().scaled_for_size(128)
     gains = []
     for path in val:

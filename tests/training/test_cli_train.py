@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import torch
 from _tiny import SIZE, TinyFaces
 
 from hifacegan.cli import train as train_cli
+from hifacegan.training import loader
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -25,7 +24,7 @@ def _args(*argv: str) -> argparse.Namespace:
 
 @pytest.fixture
 def fake_data_module(monkeypatch):
-    """Stand-in for ``hifacegan.data`` with the agreed constructor signature, serving TinyFaces."""
+    """Stand-in for ``hifacegan.data``'s datasets (the loader's names), serving TinyFaces."""
     calls = []
 
     class DegradedFolderDataset(TinyFaces):
@@ -38,11 +37,8 @@ def fake_data_module(monkeypatch):
         def set_epoch(self, epoch):
             self.epoch = epoch
 
-    module = types.ModuleType("hifacegan.data")
-    module.DegradedFolderDataset = DegradedFolderDataset
-    module.PairedFolderDataset = None
-    monkeypatch.setitem(sys.modules, "hifacegan.data", module)
-    monkeypatch.setattr(sys.modules["hifacegan"], "data", module, raising=False)
+    monkeypatch.setattr(loader, "DegradedFolderDataset", DegradedFolderDataset)
+    monkeypatch.setattr(loader, "PairedFolderDataset", None)
     return calls
 
 
@@ -96,15 +92,13 @@ def test_cli_print_config(tmp_path, capsys):
 
 
 def test_cli_nan_exits_3(tmp_path, fake_data_module, monkeypatch, caplog):
-    from hifacegan import data as data_module  # the fake one
-
-    class NaNFaces(data_module.DegradedFolderDataset):
+    class NaNFaces(loader.DegradedFolderDataset):  # the fake one
         def __getitem__(self, index):
             item = super().__getitem__(index)
             item["degraded"] = torch.full_like(item["degraded"], float("nan"))
             return item
 
-    monkeypatch.setattr(data_module, "DegradedFolderDataset", NaNFaces)
+    monkeypatch.setattr(loader, "DegradedFolderDataset", NaNFaces)
     assert train_cli.run(_args(str(CONFIGS / "tiny_cpu.yaml"), *_tiny_cli_overrides(tmp_path, val=False))) == 3
     assert "non-finite loss" in caplog.text
 

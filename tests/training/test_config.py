@@ -180,7 +180,7 @@ def test_paired_source_needs_degraded_folders():
 
 
 def test_degradation_ranges_follow_the_training_size(tmp_path):
-    from hifacegan.training.trainer import degradation_config
+    from hifacegan.training.loader import degradation_config
 
     assert degradation_config(load_config(None, ["data.size=512"])).mosaic_block == 16  # official, 512 px
     assert degradation_config(load_config(None, ["data.size=128"])).mosaic_block == 4
@@ -195,7 +195,7 @@ def test_degradation_ranges_follow_the_training_size(tmp_path):
 
 
 def test_patches_of_whole_faces_scale_degradations_for_the_face(tmp_path):
-    from hifacegan.training.trainer import degradation_config
+    from hifacegan.training.loader import degradation_config
 
     config = load_config(None, ["data.size=160", "data.face_size=512"])
     assert degradation_config(config).mosaic_block == 16  # the 512-px face's ranges, not the patch's
@@ -221,3 +221,38 @@ def test_renovation_config_is_the_papers_objective_on_patches_of_512px_faces():
     assert config.train.warmup_steps == 0  # adversarial from the first step: the generator starts trained
     assert config.model.pretrained.endswith("lipspade_utkface128_ngf24.safetensors")
     assert set(config.data.tasks) >= {"sr4x", "sr16x", "denoise", "deblur", "jpeg", "renovation"}
+
+
+@pytest.mark.parametrize(("override", "named", "valid"), [
+    ("model.variant=lipspde", "model.variant='lipspde'", ["'lipspade'", "'hifacegan'", "'spade'"]),
+    ("data.tasks=[sr4x,jepg]", "data.tasks='jepg'", ["'jpeg'", "'sr4x'", "'renovation'"]),
+    ("model.init=xavir", "model.init='xavir'", ["'xavier'", "'default'"]),
+])
+def test_a_typo_in_a_choice_fails_at_load_naming_the_valid_ones(override, named, valid):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    message = str(info.value)
+    assert named in message and "did you mean" in message
+    assert all(choice in message for choice in valid)
+
+
+def test_an_empty_task_list_fails_at_load():
+    with pytest.raises(ConfigError, match="data.tasks is empty"):
+        load_config(None, ["data.tasks=[]"])
+
+
+def test_every_shipped_config_passes_the_choice_checks():
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        config = load_config(path)
+        assert config.model.variant and config.data.tasks, path
+
+
+def test_generator_weights_given_as_a_training_checkpoint_name_the_right_key(tmp_path):
+    import torch
+
+    from hifacegan.training.checkpoint import TrainingCheckpointError, load_checkpoint
+
+    weights = tmp_path / "generator.pt"
+    torch.save({"conv.weight": torch.zeros(1)}, weights)
+    with pytest.raises(TrainingCheckpointError, match="model.pretrained"):
+        load_checkpoint(weights)

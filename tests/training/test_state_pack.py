@@ -8,8 +8,13 @@ from _tiny import TinyFaces, TinyPerceptual, tiny_config
 
 from hifacegan.training import Trainer
 from hifacegan.training.checkpoint import latest_checkpoint, load_checkpoint
-from hifacegan.training.state_pack import StatePackError, _dequantise_log, _quantise_log, pack_checkpoint, \
-    unpack_checkpoint
+from hifacegan.training.state_pack import (
+    StatePackError,
+    _dequantise_log,
+    _quantise_log,
+    pack_checkpoint,
+    unpack_checkpoint,
+)
 
 OVERRIDES = ("train.steps=6", "train.warmup_steps=1", "train.ema_decay=0.9", "train.ckpt_every=3", "train.beta1=0.0")
 

@@ -246,3 +246,41 @@ def test_tensorboard_logs_or_one_line_note(tmp_path, monkeypatch, caplog):
     trainer.close()
     assert result.step == 2 and not (tmp_path / "none" / "tensorboard").exists()
     assert sum("TensorBoard logging off" in r.message for r in caplog.records) == 1
+
+
+class _Terminal:
+    """A stderr stand-in that says it is a terminal and keeps what was written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_bar_on_a_terminal_beside_the_log_lines(tmp_path, monkeypatch, caplog, terminal):
+    import io
+    import logging
+    import sys
+
+    stderr = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    config = tiny_config(tmp_path / "run", "train.steps=3", "train.progress=true", "train.log_every=1")
+    trainer = Trainer(config, TinyFaces(n=4), val_dataset=False, perceptual=TinyPerceptual())
+    with caplog.at_level(logging.INFO, logger="hifacegan"):
+        trainer.fit()
+    trainer.close()
+    bar = stderr.text if terminal else stderr.getvalue()
+    if terminal:
+        assert "3/3" in bar and "step" in bar
+    else:
+        assert "3/3" not in bar  # no bar in a log file or pipe
+    assert "step 3/3" in caplog.text  # the log lines are still there

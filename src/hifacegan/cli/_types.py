@@ -7,7 +7,7 @@ import argparse
 __all__ = ["positive_float", "positive_int", "unit_float"]
 
 
-def _number(text: str, kind: type[float] | type[int] = float) -> float:
+def _number(text: str, kind: type[float | int] = float) -> float:
     try:
         return kind(text)
     except ValueError:

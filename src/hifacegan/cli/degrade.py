@@ -20,14 +20,14 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from hifacegan.degradations import TASKS, DegradationConfig, contact_sheet, degrade, rng_for
 from hifacegan.cli._types import positive_float
+from hifacegan.degradations import TASKS, DegradationConfig, contact_sheet, degrade, rng_for
 from hifacegan.io import DEFAULT_MAX_PIXELS, MAX_MEGAPIXELS_ENV
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     """
     import multiprocessing
 
+    context: multiprocessing.context.BaseContext
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
@@ -123,7 +124,7 @@ def _process(job: _Job) -> _Result:
     return source.stem, params, None
 
 
-def _degrade_jobs(jobs: list[_Job], workers: int) -> Iterator[_Result]:
+def _degrade_jobs(jobs: list[_Job], workers: int) -> Generator[_Result, None, None]:
     """Run :func:`_process` on every job and yield one result per job, in completion order.
 
     A worker that dies (a segfault in an image decoder, the OOM killer) breaks the whole process pool,
@@ -146,7 +147,7 @@ def _process_chunk(process: Callable[[_Job], _Result], chunk: list[_Job]) -> lis
     return [process(job) for job in chunk]
 
 
-def _run_pool(queue: deque[list[_Job]], workers: int) -> Iterator[_Result]:
+def _run_pool(queue: deque[list[_Job]], workers: int) -> Generator[_Result, None, list[_Job]]:
     """Feed the chunks of ``queue`` to a fresh pool; returns the jobs in flight if it broke (else ``[]``).
 
     At most ``2 * workers`` chunks are submitted at once, so a broken pool leaves few suspects to
@@ -249,7 +250,8 @@ def _run_folder(args: argparse.Namespace, config: DegradationConfig | None) -> i
         return 1
     protected = {path.resolve() for path in sources}
     failures: dict[str, str] = {}
-    jobs, seen = [], {}
+    jobs: list[_Job] = []
+    seen: dict[str, str] = {}
     for path in sources:
         target = output_dir / f"{path.stem}.png"
         if path.stem in seen:  # a.jpg and a.png would both become a.png
@@ -265,7 +267,7 @@ def _run_folder(args: argparse.Namespace, config: DegradationConfig | None) -> i
     workers = max(1, min(args.workers or min(os.cpu_count() or 1, 8), len(jobs)))
     logger.info("degrading %d image(s) from %s with %s (seed %d, %d worker(s))", len(jobs), input_dir, args.task,
                 args.seed, workers)
-    params: dict[str, dict] = {}
+    params: dict[str, dict | None] = {}
     start = time.perf_counter()
     progress = tqdm(total=len(jobs), desc=f"degrade {args.task}", unit="img", disable=None)
     results = _degrade_jobs(jobs, workers)

@@ -130,13 +130,13 @@ def run(args: argparse.Namespace) -> int:
     except (OutputPathError, ValueError) as exc:
         logger.error("%s", exc)
         return 2
-    from hifacegan.models import _pretrained
+    from hifacegan.models import pretrained
 
     try:
-        model = _pretrained.resolve_model(args.model)
+        model = pretrained.resolve_model(args.model)
         restorer = Restorer(model, device=args.device, arch=args.arch, color_fix=args.color_fix,
                             fidelity_weight=args.weight)
-    except _pretrained.NoDefaultModelError as exc:
+    except pretrained.NoDefaultModelError as exc:
         logger.error("%s", exc)
         return 2
     except CheckpointError as exc:

@@ -26,9 +26,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hifacegan.data.transforms import fit_square, random_flip, random_square_crop, resize_to, split_stacked, to_tensor
+from hifacegan.data.transforms import fit_square, random_flip, random_square_crop, resize_to, split_stacked
 from hifacegan.degradations import TASKS, DegradationConfig, degrade, rng_for
 from hifacegan.io import ImageReadError, list_images, read_image
+from hifacegan.pixels import uint8_to_chw_tensor
 
 __all__ = ["DegradedFolderDataset", "PairedFolderDataset", "StackedPairDataset"]
 
@@ -214,7 +215,7 @@ class DegradedFolderDataset(_FallbackDataset):
         task = self.tasks[int(rng.integers(len(self.tasks)))]
         degraded, params = degrade(target, task, rng, self.config)
         params.update(flip=flipped, name=name)
-        return {"degraded": to_tensor(degraded), "target": to_tensor(target), "name": name}, params
+        return {"degraded": uint8_to_chw_tensor(degraded), "target": uint8_to_chw_tensor(target), "name": name}, params
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         return self.sample(index)[0]
@@ -288,6 +289,7 @@ class PairedFolderDataset(_FallbackDataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         name, degraded, target = self._load_or_replace(index)
+        assert target is not None  # a pair's _load always gives both images
         return _finish_pair(name, degraded, target, self.size, self.flip, self.rng(index))
 
 
@@ -361,6 +363,7 @@ class StackedPairDataset(_FallbackDataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         name, degraded, target = self._load_or_replace(index)
+        assert target is not None  # a pair's _load always gives both images
         return _finish_pair(name, degraded, target, self.size, self.flip, self.rng(index))
 
 
@@ -372,4 +375,4 @@ def _finish_pair(name: str, degraded: np.ndarray, target: np.ndarray, size: int 
         degraded = resize_to(degraded, target.shape[0], target.shape[1])
     if flip and rng.random() < 0.5:
         degraded, target = degraded[:, ::-1], target[:, ::-1]
-    return {"degraded": to_tensor(degraded), "target": to_tensor(target), "name": name}
+    return {"degraded": uint8_to_chw_tensor(degraded), "target": uint8_to_chw_tensor(target), "name": name}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 
 __all__ = [
     "center_square",
@@ -18,7 +17,6 @@ __all__ = [
     "resize_to",
     "split_stacked",
     "stack_pair",
-    "to_tensor",
 ]
 
 
@@ -92,8 +90,3 @@ def split_stacked(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if w == 2 * h:
         return image[:, :h], image[:, h:]
     raise ValueError(f"a stacked pair must be 2S x S (degraded on top) or S x 2S, got {h}x{w} pixels")
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 ``(H, W, 3)`` to a float32 ``(3, H, W)`` tensor in ``[0, 1]``."""
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)

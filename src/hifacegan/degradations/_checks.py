@@ -22,11 +22,6 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def to_uint8(array: np.ndarray) -> np.ndarray:
-    """Round a float array of 8-bit levels to ``uint8`` (clipping to 0..255)."""
-    return np.clip(np.rint(array), 0, 255).astype(np.uint8)
-
-
 def uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     """One sample of ``U(low, high)`` as a Python float (exactly ``low`` when the range is a point)."""
     low, high = float(bounds[0]), float(bounds[1])

@@ -31,7 +31,6 @@ __all__ = [
     "filter_image_exact",
     "gaussian_blur",
     "imgaug_gaussian_ksize",
-    "motion_blur",
     "motion_blur_kernel",
     "motion_blur_weights",
     "random_blur",
@@ -140,12 +139,6 @@ def filter_image_exact(image: np.ndarray, weights: np.ndarray) -> np.ndarray:
         np.multiply(padded[i:i + h, j:j + w], np.int32(weights[i, j]), out=term)
         acc += term
     return ((2 * acc + total) // (2 * total)).astype(np.uint8)
-
-
-def motion_blur(image: np.ndarray, k: int, angle: float, direction: float = 0.0) -> np.ndarray:
-    """Motion blur of a uint8 RGB image with imgaug's kernel (:func:`motion_blur_weights`), machine-independent."""
-    image = check_image(image)
-    return filter_image_exact(image, motion_blur_weights(k, angle, direction))
 
 
 def bivariate_gaussian_kernel(size: int, sigma_x: float, sigma_y: float, theta: float) -> np.ndarray:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hifacegan.degradations._checks import check_image, to_uint8
+from hifacegan.degradations._checks import check_image
+from hifacegan.pixels import levels_to_uint8
 
 __all__ = ["mosaic"]
 
@@ -33,5 +34,5 @@ def mosaic(image: np.ndarray, block: int = 16) -> np.ndarray:
     # Sums over all tiles at once (edge tiles included), then divide by each tile's pixel count.
     sums = np.add.reduceat(np.add.reduceat(image.astype(np.float64), rows, axis=0), cols, axis=1)
     counts = np.outer(np.diff(np.append(rows, h)), np.diff(np.append(cols, w)))[..., None]
-    means = to_uint8(sums / counts)
+    means = levels_to_uint8(sums / counts)
     return np.repeat(np.repeat(means, block, axis=0), block, axis=1)[:h, :w].copy()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hifacegan.degradations._checks import check_image, to_uint8, uniform
+from hifacegan.degradations._checks import check_image, uniform
 from hifacegan.degradations.config import DegradationConfig
+from hifacegan.pixels import levels_to_uint8
 
 __all__ = ["NOISE_KINDS", "add_noise", "noise_std", "random_noise", "sample_noise"]
 
@@ -69,7 +70,7 @@ def _random_signs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarra
 def add_noise(image: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """Add a float noise field to a uint8 image, rounding and clipping to 0..255."""
     image = check_image(image)
-    return to_uint8(image.astype(np.float32) + noise)
+    return levels_to_uint8(image.astype(np.float32) + noise)
 
 
 def random_noise(image: np.ndarray, rng: np.random.Generator, config: DegradationConfig) -> tuple[np.ndarray, dict]:

@@ -22,10 +22,11 @@ import math
 import cv2
 import numpy as np
 
-from hifacegan.degradations._checks import check_image, to_uint8, uniform
+from hifacegan.degradations._checks import check_image, uniform
 from hifacegan.degradations.blur import bivariate_gaussian_kernel
 from hifacegan.degradations.config import DegradationConfig
 from hifacegan.degradations.jpeg import jpeg_compress
+from hifacegan.pixels import levels_to_uint8
 
 __all__ = ["random_realworld"]
 
@@ -74,7 +75,7 @@ def _round(image: np.ndarray, rng: np.random.Generator, config: DegradationConfi
     image = np.clip(image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(sigma / 255.0), 0, 1)
     quality = int(uniform(rng, quality_range))
     quality = min(max(quality, 1), 100)
-    image = jpeg_compress(to_uint8(image * 255.0), quality).astype(np.float32) / 255.0
+    image = jpeg_compress(levels_to_uint8(image * 255.0), quality).astype(np.float32) / 255.0
     params.update({"downsample" if shrink else "resize": factor, "size": [new_h, new_w], "noise_sigma": sigma,
                    "jpeg_quality": quality})
     return image, params
@@ -90,7 +91,7 @@ def random_realworld(image: np.ndarray, rng: np.random.Generator, config: Degrad
     """
     image = check_image(image)
     h, w = image.shape[:2]
-    x = image.astype(np.float32) / 255.0
+    x: np.ndarray = image.astype(np.float32) / 255.0
     x, first = _round(x, rng, config, config.realworld_blur_sigma, config.realworld_downsample,
                       config.realworld_noise_sigma, config.realworld_jpeg_quality, shrink=True)
     rounds = [first]
@@ -107,4 +108,4 @@ def random_realworld(image: np.ndarray, rng: np.random.Generator, config: Degrad
     gray = bool(config.realworld_gray_prob > 0 and rng.random() < config.realworld_gray_prob)
     if gray:
         x = np.repeat(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
-    return to_uint8(x * 255.0), {"op": "realworld", "rounds": rounds, "color_shift": shift, "gray": gray}
+    return levels_to_uint8(x * 255.0), {"op": "realworld", "rounds": rounds, "color_shift": shift, "gray": gray}

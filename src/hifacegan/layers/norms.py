@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -54,9 +56,10 @@ def fold_spectral_norm(model: nn.Module, power_iterations: int = 1) -> nn.Module
         hook = _spectral_norm_hook(module)
         if hook is None:
             continue
-        weight = module.weight_orig
+        # Attributes the spectral-norm hook added: typed as Tensor | Module by nn.Module.__getattr__.
+        weight = cast(torch.Tensor, module.weight_orig)
         matrix = weight.reshape(weight.shape[0], -1)
-        u, v = module.weight_u.clone(), module.weight_v.clone()
+        u, v = cast(torch.Tensor, module.weight_u).clone(), cast(torch.Tensor, module.weight_v).clone()
         for _ in range(power_iterations):
             v = F.normalize(torch.mv(matrix.t(), u), dim=0, eps=hook.eps)
             u = F.normalize(torch.mv(matrix, v), dim=0, eps=hook.eps)

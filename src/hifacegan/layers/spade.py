@@ -45,7 +45,7 @@ class SPADE(nn.Module):
         self.mlp_beta = nn.Conv2d(hidden, norm_channels, 3, padding=1, bias=False)
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        actv = self.mlp_shared(resize_condition(condition, x.shape[-2:]))
+        actv = self.mlp_shared(resize_condition(condition, (x.shape[-2], x.shape[-1])))
         return instance_norm(x) * self.mlp_gamma(actv) + self.mlp_beta(actv)
 
 

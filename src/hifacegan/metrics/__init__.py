@@ -11,7 +11,8 @@ else the packaged faces model, see :mod:`hifacegan.metrics.niqe`). Realness: :fu
 
 Every per-image metric takes ``(H, W, 3)`` RGB arrays, ``uint8`` in ``[0, 255]`` or float in
 ``[0, 1]``, and raises ``ValueError`` on malformed input. :mod:`hifacegan.metrics.evaluation` pairs
-folders, runs several metrics and aggregates them (``hifacegan evaluate``).
+folders, runs several metrics and aggregates them (``hifacegan evaluate``); :data:`METRICS`
+(:mod:`hifacegan.metrics.registry`) is the one table of metric names, titles and directions.
 """
 
 from hifacegan.metrics._faces import FaceModels, FaceNotFoundError, face_models
@@ -30,17 +31,20 @@ from hifacegan.metrics.fed import fed, fed_with_boxes
 from hifacegan.metrics.lle import lle, lle_with_boxes
 from hifacegan.metrics.niqe import NiqeParams, find_niqe_params, load_niqe_params, niqe
 from hifacegan.metrics.psnr import psnr
+from hifacegan.metrics.registry import METRICS, MetricInfo, metric_info
 from hifacegan.metrics.sharpness import sharpness, sharpness_ratio
 from hifacegan.metrics.ssim import ms_ssim, ssim
 
 __all__ = [
     "ALL_METRICS",
+    "METRICS",
     "EvaluationOptions",
     "EvaluationReport",
     "EvaluationRun",
     "Evaluator",
     "FaceModels",
     "FaceNotFoundError",
+    "MetricInfo",
     "MissingFileError",
     "NiqeParams",
     "evaluate_folders",
@@ -51,6 +55,7 @@ __all__ = [
     "lle",
     "lle_with_boxes",
     "load_niqe_params",
+    "metric_info",
     "ms_ssim",
     "niqe",
     "pair_folders",

@@ -1,52 +1,21 @@
 """Input checks and colour conversions shared by the metrics.
 
 Every metric takes images as NumPy arrays ``(H, W, 3)`` RGB, either ``uint8`` in ``[0, 255]`` or
-float in ``[0, 1]`` (the package's in-memory layout), and works internally on float64 in ``[0, 255]``.
+float in ``[0, 1]`` (the package's in-memory layout), and works internally on float64 in ``[0, 255]``
+(:func:`hifacegan.pixels.to_float255` converts).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_pair", "crop", "rgb_to_y", "to_float255"]
+from hifacegan.pixels import to_float255
+
+__all__ = ["check_pair", "crop", "rgb_to_y"]
 
 # ITU-R BT.601 luma for RGB in [0, 1] giving Y in [16, 235]: the coefficients of MATLAB's rgb2ycbcr,
 # which the super-resolution literature (and the HiFaceGAN paper's tables) use for "Y channel" scores.
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966])
-
-
-def to_float255(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Check an RGB image and return it as float64 ``(H, W, 3)`` in ``[0, 255]``.
-
-    Args:
-        image: ``(H, W, 3)`` RGB, ``uint8`` in ``[0, 255]`` or float in ``[0, 1]``.
-        name: what to call the array in error messages.
-
-    Returns:
-        float64 ``(H, W, 3)`` in ``[0, 255]`` (floats are scaled, not rounded).
-
-    Raises:
-        ValueError: wrong rank/channel count, an unsupported dtype, or a float image outside ``[0, 1]``.
-    """
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise ValueError(f"{name} must be an (H, W, 3) RGB array, got shape {array.shape}")
-    if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ValueError(f"{name} is empty: shape {array.shape}")
-    if array.dtype == np.uint8:
-        return array.astype(np.float64)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"{name} must be uint8 in [0, 255] or float in [0, 1], got dtype {array.dtype}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    low, high = float(array.min()), float(array.max())
-    # A little slack for float32 round-off of values that were clipped to [0, 1].
-    if low < -1e-6 or high > 1.0 + 1e-6:
-        raise ValueError(
-            f"{name} is a float array with values in [{low:.4g}, {high:.4g}]; float images must lie in [0, 1] "
-            "(pass uint8 for [0, 255] data)"
-        )
-    return array.astype(np.float64) * 255.0
 
 
 def check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hifacegan.metrics._common import to_float255
 from hifacegan.metrics._paths import MissingFileError, installed_package_dir
+from hifacegan.pixels import to_checked_uint8
 
 __all__ = ["DLIB_INSTALL_HINT", "Box", "FaceModels", "FaceNotFoundError", "face_models", "resolve_boxes"]
 
@@ -89,7 +89,7 @@ class FaceModels:
 
     def detect(self, image: np.ndarray) -> Box | None:
         """The largest face in an ``(H, W, 3)`` RGB image (uint8, or float in [0, 1]), or ``None``."""
-        faces = self.detector(_as_uint8(image), self.upsample)
+        faces = self.detector(to_checked_uint8(image), self.upsample)
         if len(faces) == 0:
             return None
         largest = max(faces, key=lambda r: r.width() * r.height())
@@ -98,27 +98,18 @@ class FaceModels:
     def landmarks(self, image: np.ndarray, box: Box, points: Literal[5, 68] = 68) -> np.ndarray:
         """``(points, 2)`` float64 ``(x, y)`` landmark positions in pixels inside ``box``."""
         predictor = self.landmarks68 if points == 68 else self.landmarks5
-        shape = predictor(_as_uint8(image), self._rect(box))
+        shape = predictor(to_checked_uint8(image), self._rect(box))
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
     def embedding(self, image: np.ndarray, box: Box) -> np.ndarray:
         """``(128,)`` identity embedding of the face in ``box`` (5-point alignment, no jitter: deterministic)."""
-        pixels = _as_uint8(image)
+        pixels = to_checked_uint8(image)
         shape = self.landmarks5(pixels, self._rect(box))
         return np.asarray(self.recognition.compute_face_descriptor(pixels, shape, 1), dtype=np.float64)
 
     @staticmethod
     def _rect(box: Box) -> Any:
         return _import_dlib().rectangle(*box)
-
-
-def _as_uint8(image: np.ndarray) -> np.ndarray:
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        array = np.clip(np.rint(to_float255(array)), 0, 255).astype(np.uint8)
-    elif array.ndim != 3 or array.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {array.shape}")
-    return np.ascontiguousarray(array)
 
 
 @functools.lru_cache(maxsize=2)

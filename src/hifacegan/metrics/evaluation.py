@@ -31,6 +31,7 @@ from hifacegan.metrics.fed import fed_with_boxes
 from hifacegan.metrics.lle import lle_with_boxes
 from hifacegan.metrics.niqe import niqe
 from hifacegan.metrics.psnr import psnr
+from hifacegan.metrics.registry import METRICS, direction_mark
 from hifacegan.metrics.sharpness import sharpness_ratio
 from hifacegan.metrics.ssim import ms_ssim, ssim
 
@@ -52,35 +53,18 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# Views of the registry (hifacegan.metrics.registry), kept under their established names.
 #: Every metric name ``--metrics`` accepts, in table order.
-ALL_METRICS: tuple[str, ...] = ("psnr", "ssim", "ms_ssim", "lpips", "fid", "fd_mobilenet", "niqe", "sharpness",
-                                "fed", "lle")
+ALL_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS)
 #: Metrics that compare against a reference image (all but NIQE).
-FULL_REFERENCE_METRICS = frozenset({"psnr", "ssim", "ms_ssim", "lpips", "fid", "fd_mobilenet", "sharpness", "fed",
-                                    "lle"})
+FULL_REFERENCE_METRICS = frozenset(m.name for m in METRICS if m.needs_reference)
 #: Metrics of a whole set of images (restored set vs reference set): no per-image value or CSV column.
-SET_METRICS: tuple[str, ...] = ("fid", "fd_mobilenet")
+SET_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.set_level)
 #: Direction of each metric with one, for table headers.
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ms_ssim": True, "lpips": False, "fid": False, "fd_mobilenet": False,
-                    "niqe": False, "fed": False, "lle": False}
-#: Metrics whose best value is a target, not an end of the scale: the sharpness ratio is ideal at 1
-#: (below is blurrier than the truth, above has more edges, e.g. noise or oversharpening).
-TARGET_VALUES = {"sharpness": 1.0}
-_FACE_METRICS = ("fed", "lle")
-
-
-def direction_mark(metric: str, arrows: bool = False) -> str:
-    """Which values of ``metric`` are better, for table headers.
-
-    Returns:
-        ``"+"`` (higher), ``"-"`` (lower) or ``"=1"`` (closest to the target 1); with ``arrows``, ``"↑"``,
-        ``"↓"`` or ``"→1"``.
-    """
-    if metric in TARGET_VALUES:
-        return f"{'→' if arrows else '='}{TARGET_VALUES[metric]:g}"
-    if HIGHER_IS_BETTER[metric]:
-        return "↑" if arrows else "+"
-    return "↓" if arrows else "-"
+HIGHER_IS_BETTER = {m.name: m.better == "higher" for m in METRICS if m.better != "target"}
+#: Metrics whose best value is a target, not an end of the scale.
+TARGET_VALUES = {m.name: m.target for m in METRICS if m.better == "target"}
+_FACE_METRICS = tuple(m.name for m in METRICS if m.needs_faces)
 
 
 def parse_metrics(text: str | Sequence[str]) -> list[str]:
@@ -255,11 +239,12 @@ class Evaluator:
         self.metrics = parse_metrics(list(metrics))
         self.options = options or EvaluationOptions()
         self.unavailable: dict[str, str] = {}
-        self._niqe_params = None
-        self._faces = None
-        self._lpips = None
-        self._fid = None
-        self._mobilenet = None
+        # What the metrics load once (None when not requested or unavailable); EvaluationRun uses them.
+        self.niqe_params: Any = None
+        self.face_models: Any = None
+        self.lpips_model: Any = None
+        self.fid_model: Any = None
+        self.mobilenet_model: Any = None
         #: Which variant of a metric runs (copied into every report's ``details``).
         self.details: dict[str, str] = {}
         if not with_reference:
@@ -283,8 +268,8 @@ class Evaluator:
             from hifacegan.metrics.niqe import load_niqe_params
 
             try:
-                self._niqe_params = load_niqe_params(self.options.niqe_params)
-                self.details["niqe_params"] = self._niqe_params.name
+                self.niqe_params = load_niqe_params(self.options.niqe_params)
+                self.details["niqe_params"] = self.niqe_params.name
             except (MissingFileError, ValueError, ImportError) as exc:
                 self.unavailable["niqe"] = str(exc)
         if wanted & set(_FACE_METRICS):
@@ -292,7 +277,7 @@ class Evaluator:
 
             try:
                 models_dir = None if self.options.dlib_models is None else str(self.options.dlib_models)
-                self._faces = face_models(models_dir, self.options.detector_upsample)
+                self.face_models = face_models(models_dir, self.options.detector_upsample)
             except (ImportError, MissingFileError, RuntimeError) as exc:
                 for metric in _FACE_METRICS:
                     if metric in wanted:
@@ -301,14 +286,14 @@ class Evaluator:
             from hifacegan.metrics.feature_distance import load_lpips
 
             try:
-                self._lpips = load_lpips(self.options.lpips_backbone, self.options.lpips_heads, self.options.device)
+                self.lpips_model = load_lpips(self.options.lpips_backbone, self.options.lpips_heads, self.options.device)
             except (MissingFileError, ValueError) as exc:
                 self.unavailable["lpips"] = str(exc)
         if "fid" in wanted:
             from hifacegan.metrics.feature_distance import load_fid_inception
 
             try:
-                self._fid = load_fid_inception(self.options.fid_weights, self.options.device)
+                self.fid_model = load_fid_inception(self.options.fid_weights, self.options.device)
             except (MissingFileError, ValueError) as exc:
                 self.unavailable["fid"] = str(exc)
         if "fd_mobilenet" in wanted:
@@ -319,7 +304,7 @@ class Evaluator:
             )
 
             try:
-                self._mobilenet = load_fd_mobilenet(self.options.mobilenet_weights, self.options.device)
+                self.mobilenet_model = load_fd_mobilenet(self.options.mobilenet_weights, self.options.device)
                 self.details["fd_mobilenet_features"] = FD_MOBILENET_DESCRIPTION
             except (PerceptualWeightsError, ValueError) as exc:
                 self.unavailable["fd_mobilenet"] = str(exc)
@@ -333,7 +318,7 @@ class EvaluationRun:
     """Accumulates per-image results for one :class:`EvaluationReport` (made by :meth:`Evaluator.new_run`)."""
 
     def __init__(self, evaluator: Evaluator) -> None:
-        self._ev = evaluator
+        self.evaluator = evaluator
         self._report = EvaluationReport(metrics=list(evaluator.metrics), unavailable=dict(evaluator.unavailable),
                                         details=dict(evaluator.details))
         #: Per set metric, the (restored, reference) feature rows gathered so far.
@@ -369,7 +354,7 @@ class EvaluationRun:
         Returns:
             The row: ``name``, the extras, and one value (or ``None``) per per-image metric.
         """
-        ev, options = self._ev, self._ev.options
+        ev, options = self.evaluator, self.evaluator.options
         row: dict[str, Any] = {"name": name, **(columns or {})}
         active = ev.active
         size_mismatch = reference is not None and np.shape(restored) != np.shape(reference)
@@ -393,42 +378,43 @@ class EvaluationRun:
                 self.skip(name, str(exc), metric)
             self.record_time(metric, time.perf_counter() - start)
 
-        full_ok = reference is not None and not size_mismatch
-        kwargs = {"crop_border": options.crop_border, "y_channel": options.y_channel}
-        if full_ok and "psnr" in active:
-            measure("psnr", lambda: psnr(restored, reference, **kwargs))
-        if full_ok and "ssim" in active:
-            measure("ssim", lambda: ssim(restored, reference, **kwargs))
-        if full_ok and "ms_ssim" in active:
-            measure("ms_ssim", lambda: ms_ssim(restored, reference, **kwargs))
-        if full_ok and "lpips" in active:
+        # The reference when the full-reference metrics can use it (one name, so the closures see it as set).
+        truth = reference if reference is not None and not size_mismatch else None
+        crop, y_channel = options.crop_border, options.y_channel
+        if truth is not None and "psnr" in active:
+            measure("psnr", lambda: psnr(restored, truth, crop_border=crop, y_channel=y_channel))
+        if truth is not None and "ssim" in active:
+            measure("ssim", lambda: ssim(restored, truth, crop_border=crop, y_channel=y_channel))
+        if truth is not None and "ms_ssim" in active:
+            measure("ms_ssim", lambda: ms_ssim(restored, truth, crop_border=crop, y_channel=y_channel))
+        if truth is not None and "lpips" in active:
             from hifacegan.metrics.feature_distance import lpips
 
-            measure("lpips", lambda: lpips(restored, reference, model=ev._lpips))
-        if full_ok and "fid" in active:
+            measure("lpips", lambda: lpips(restored, truth, model=ev.lpips_model))
+        if truth is not None and "fid" in active:
             from hifacegan.metrics.feature_distance import fid_features
 
             start = time.perf_counter()
-            self._set_features["fid"][0].append(fid_features([restored], model=ev._fid))
-            self._set_features["fid"][1].append(fid_features([reference], model=ev._fid))
+            self._set_features["fid"][0].append(fid_features([restored], model=ev.fid_model))
+            self._set_features["fid"][1].append(fid_features([truth], model=ev.fid_model))
             self.record_time("fid", time.perf_counter() - start)
-        if full_ok and "fd_mobilenet" in active:
+        if truth is not None and "fd_mobilenet" in active:
             from hifacegan.metrics.fd_mobilenet import mobilenet_features
 
             start = time.perf_counter()
-            pair = mobilenet_features([restored, reference], model=ev._mobilenet)
+            pair = mobilenet_features([restored, truth], model=ev.mobilenet_model)
             self._set_features["fd_mobilenet"][0].append(pair[:1])
             self._set_features["fd_mobilenet"][1].append(pair[1:])
             self.record_time("fd_mobilenet", time.perf_counter() - start)
-        if full_ok and "sharpness" in active:
-            measure("sharpness", lambda: sharpness_ratio(restored, reference))
+        if truth is not None and "sharpness" in active:
+            measure("sharpness", lambda: sharpness_ratio(restored, truth))
         if "niqe" in active:
-            measure("niqe", lambda: niqe(restored, params=ev._niqe_params, crop_border=options.crop_border))
+            measure("niqe", lambda: niqe(restored, params=ev.niqe_params, crop_border=options.crop_border))
         faces = [m for m in _FACE_METRICS if m in active]
-        if full_ok and faces:
+        if truth is not None and faces:
             start = time.perf_counter()
             try:
-                boxes = resolve_boxes(ev._faces, restored, reference, options.face_box)
+                boxes = resolve_boxes(ev.face_models, restored, truth, options.face_box)
             except FaceNotFoundError as exc:
                 boxes = None
                 for metric in faces:
@@ -437,9 +423,9 @@ class EvaluationRun:
             self.record_time("faces", time.perf_counter() - start)
             if boxes is not None:
                 if "fed" in faces:
-                    measure("fed", lambda: fed_with_boxes(ev._faces, restored, reference, boxes))
+                    measure("fed", lambda: fed_with_boxes(ev.face_models, restored, truth, boxes))
                 if "lle" in faces:
-                    measure("lle", lambda: lle_with_boxes(ev._faces, restored, reference, boxes))
+                    measure("lle", lambda: lle_with_boxes(ev.face_models, restored, truth, boxes))
         for metric in self._report.metrics:
             if metric not in SET_METRICS:
                 row.setdefault(metric, None)
@@ -516,7 +502,7 @@ def pair_folders(restored_dir: str | os.PathLike, reference_dir: str | os.PathLi
     reference, problems = by_stem(reference_dir, "reference")
     skipped += problems
     ambiguous = {s["name"] for s in skipped}
-    pairs = []
+    pairs: list[tuple[str, Path, Path | None]] = []
     for stem in sorted(restored):
         if stem in reference:
             pairs.append((stem, restored[stem], reference[stem]))

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hifacegan.metrics._common import to_float255
 from hifacegan.metrics.feature_distance import frechet_from_features
+from hifacegan.pixels import to_float255
 from hifacegan.training.perceptual import MobileNetV2Features, PerceptualWeightsError, build_perceptual_network
 
 __all__ = [

@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hifacegan.metrics._common import to_float255
 from hifacegan.metrics._paths import (
     MissingFileError,
     cache_dir,
@@ -40,6 +39,7 @@ from hifacegan.metrics._paths import (
     installed_package_dir,
     torch_hub_checkpoints,
 )
+from hifacegan.pixels import to_float255
 
 __all__ = [
     "ALEXNET_FILE",
@@ -51,8 +51,8 @@ __all__ = [
     "fid",
     "fid_features",
     "fid_from_features",
-    "frechet_from_features",
     "frechet_distance",
+    "frechet_from_features",
     "load_fid_inception",
     "load_lpips",
     "lpips",
@@ -108,6 +108,8 @@ class LPIPS(nn.Module):
     """
 
     _TAPS = (1, 4, 7, 9, 11)  # indices of the ReLUs whose outputs are compared
+    shift: torch.Tensor
+    scale: torch.Tensor
     _CHANNELS = (64, 192, 384, 256, 256)
 
     def __init__(self) -> None:
@@ -174,6 +176,7 @@ def load_lpips(backbone: str | os.PathLike | None = None, heads: str | os.PathLi
         raise ValueError(f"{backbone_path} does not fit AlexNet: missing {missing}, unexpected {unexpected}")
     head_state = _load_state(heads_path)
     for i, head in enumerate(model.heads):
+        assert isinstance(head, nn.Conv2d)
         # lpips stores each head as Sequential(Dropout, Conv2d): key "lin<i>.model.1.weight".
         weight = head_state.get(f"lin{i}.model.1.weight", head_state.get(f"lin{i}.weight"))
         if weight is None or tuple(weight.shape) != tuple(head.weight.shape):
@@ -424,7 +427,7 @@ def fid(images_a: Sequence[np.ndarray], images_b: Sequence[np.ndarray], *, model
 def fid_features(images: Sequence[np.ndarray], *, model: FIDInception, batch_size: int = 16) -> np.ndarray:
     """``(N, 2048)`` float32 FID features of ``(H, W, 3)`` RGB images (uint8 or float in [0, 1])."""
     device = next(model.parameters()).device
-    out = []
+    out: list[np.ndarray] = []
     for start in range(0, len(images), batch_size):
         chunk = list(images[start:start + batch_size])
         # Images of different sizes cannot share a batch; the network resizes each to 299x299 anyway.

@@ -37,8 +37,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hifacegan.metrics._common import crop, rgb_to_y, to_float255
+from hifacegan.metrics._common import crop, rgb_to_y
 from hifacegan.metrics._paths import MissingFileError, cache_dir, find_file, installed_package_dir
+from hifacegan.pixels import to_float255
 
 __all__ = [
     "NIQE_PARAMS_ENV",
@@ -46,6 +47,7 @@ __all__ = [
     "MissingFileError",
     "NiqeParams",
     "find_niqe_params",
+    "gaussian_window",
     "load_niqe_params",
     "matlab_imresize",
     "niqe",
@@ -108,7 +110,7 @@ def find_niqe_params(path: str | os.PathLike | None = None) -> Path:
     return find_file("NIQE pristine-model parameters", path, NIQE_PARAMS_ENV, _niqe_candidates(), _HINT)
 
 
-def _gaussian_window(size: int = 7, sigma: float = 7.0 / 6.0) -> np.ndarray:
+def gaussian_window(size: int = 7, sigma: float = 7.0 / 6.0) -> np.ndarray:
     """MATLAB ``fspecial('gaussian', size, sigma)``: the window NIQE's reference code uses."""
     ax = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
     window = np.exp(-(ax[:, None] ** 2 + ax[None, :] ** 2) / (2.0 * sigma**2))
@@ -136,7 +138,7 @@ def _load_cached(path: Path) -> NiqeParams:
     cov = np.asarray(cov, dtype=np.float64)
     if mu.shape != (36,) or cov.shape != (36, 36):
         raise ValueError(f"{path}: expected a 36-feature model, got mean {mu.shape} and covariance {cov.shape}")
-    window = _gaussian_window() if window is None else np.asarray(window, dtype=np.float64)
+    window = gaussian_window() if window is None else np.asarray(window, dtype=np.float64)
     logger.debug("NIQE pristine model %s from %s", name, path)
     return NiqeParams(mu=mu, cov=cov, window=window, source=path, name=name)
 
@@ -299,6 +301,7 @@ def niqe_block_features(image: np.ndarray, window: np.ndarray, block_size: int =
         if scale == 1:
             sharpness = sigma.reshape(blocks_h, size, blocks_w, size).mean(axis=(1, 3), dtype=np.float64).reshape(-1)
             image = matlab_imresize(image, 0.5).astype(_DTYPE)
+    assert sharpness is not None  # set at scale 1
     return np.concatenate(per_scale, axis=1), sharpness
 
 

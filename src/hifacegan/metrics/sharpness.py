@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hifacegan.metrics._common import check_pair, rgb_to_y, to_float255
+from hifacegan.metrics._common import check_pair, rgb_to_y
+from hifacegan.pixels import to_float255
 
 __all__ = ["sharpness", "sharpness_ratio"]
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from hifacegan.metrics.evaluation import EvaluationReport, Evaluator, direction_mark
+from hifacegan.metrics.evaluation import EvaluationReport, Evaluator
+from hifacegan.metrics.registry import direction_mark, metric_info
 
 __all__ = ["ROWS", "SR_TASKS", "TaskResults", "bicubic_baseline", "format_task_table", "run_task_benchmark"]
 
@@ -37,10 +38,6 @@ logger = logging.getLogger(__name__)
 ROWS: tuple[str, ...] = ("input", "bicubic", "model")
 #: Tasks whose bicubic row is a real 4x interpolation (the others copy the input row).
 SR_TASKS: tuple[str, ...] = ("sr4x", "sr16x")
-_DECIMALS = {"psnr": 2, "ssim": 4, "ms_ssim": 4, "lpips": 4, "fid": 2, "fd_mobilenet": 3, "niqe": 3,
-             "sharpness": 3, "fed": 4, "lle": 3}
-_TITLES = {"psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "lpips": "LPIPS", "fid": "FID",
-           "fd_mobilenet": "FD-MobileNet", "niqe": "NIQE", "sharpness": "Sharpness", "fed": "FED", "lle": "LLE"}
 
 #: ``restore(list of uint8 (H, W, 3)) -> list of uint8 (H, W, 3)``, same sizes and order.
 RestoreFn = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -155,7 +152,7 @@ def _cell(report: EvaluationReport, metric: str) -> str:
         return "-"
     if not np.isfinite(value):
         return "inf"
-    text = f"{value:.{_DECIMALS[metric]}f}"
+    text = f"{value:.{metric_info(metric).decimals}f}"
     # Faces not found are part of the result: show how many of the images a face metric covers.
     missing = sum(1 for s in report.skipped if s["metric"] == metric)
     return f"{text} ({report.counts.get(metric, 0)}/{report.counts.get(metric, 0) + missing})" if missing else text
@@ -166,7 +163,7 @@ def format_task_table(results: TaskResults, metrics: Sequence[str], markdown: bo
 
     A face metric that could not be measured on every image shows ``value (measured/total)``.
     """
-    headers = ["task", "method"] + [f"{_TITLES[m]} {direction_mark(m, arrows=True)}" for m in metrics]
+    headers = ["task", "method"] + [f"{metric_info(m).title} {direction_mark(m, arrows=True)}" for m in metrics]
     body = [[task, row] + [_cell(report, m) for m in metrics]
             for task, rows in results.reports.items() for row, report in rows.items()]
     if markdown:

@@ -12,6 +12,7 @@ from hifacegan.models.generator import (
     SPADEGenerator,
     SuppressionEncoder,
 )
+from hifacegan.models.prepare import prepare_for_inference
 
 __all__ = [
     "SIZE_MULTIPLE",
@@ -25,6 +26,7 @@ __all__ = [
     "create_model",
     "list_models",
     "load_model",
+    "prepare_for_inference",
     "read_weights",
     "register_model",
     "save_model",

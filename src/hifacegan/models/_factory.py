@@ -16,7 +16,7 @@ def create_model(name: str, **kwargs) -> nn.Module:
 
     Returns:
         The generator, in training form (spectral norm active). For inference use
-        :func:`hifacegan.inference.prepare_for_inference` or :func:`hifacegan.load_model`.
+        :func:`hifacegan.models.prepare_for_inference` or :func:`hifacegan.load_model`.
 
     Raises:
         ValueError: unknown ``name`` (the message lists the close matches).

@@ -21,6 +21,7 @@ from torch import nn
 from hifacegan.io import atomic_write_bytes
 from hifacegan.models._factory import create_model
 from hifacegan.models.adapters import adapt_state_dict, clean_state_dict, infer_architecture
+from hifacegan.models.prepare import prepare_for_inference
 
 logger = logging.getLogger(__name__)
 
@@ -241,11 +242,10 @@ def load_model(path: str | os.PathLike, arch: str | None = None, ngf: int | None
     Raises:
         CheckpointError: unreadable, unsafe or mismatching file.
     """
-    from hifacegan.inference import prepare_for_inference
-
     state, card = read_weights(path)
     model, variant, width = build_from_state_dict(state, arch or card.get("variant"), ngf or card.get("ngf"), str(path))
-    model.model_card = {**card, "variant": variant, "ngf": width, "source": str(path)}
+    # A plain attribute beside the weights (nn.Module.__setattr__ types only tensors and modules).
+    model.model_card = {**card, "variant": variant, "ngf": width, "source": str(path)}  # type: ignore[assignment]
     model.to(device)
     if for_inference:
         prepare_for_inference(model)

@@ -12,6 +12,7 @@ they contain only tensors and plain Python values.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 from pathlib import Path
@@ -32,9 +33,12 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "restore_rng_state",
+    "resume_checkpoint_path",
     "save_checkpoint",
     "write_text",
 ]
+
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "hifacegan-train"
 CHECKPOINT_VERSION = 1
@@ -75,7 +79,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise TrainingCheckpointError(
             f"{path}: not a hifacegan training checkpoint (to fine-tune from generator weights, "
-            f"use a generator file with the trainer's model.init instead)")
+            f"set model.pretrained to a generator file instead)")
     if state.get("version") != CHECKPOINT_VERSION:
         raise TrainingCheckpointError(
             f"{path}: checkpoint version {state.get('version')} is not supported (expected {CHECKPOINT_VERSION})")
@@ -136,3 +140,33 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def resume_checkpoint_path(run_dir: str | os.PathLike, resume: str | os.PathLike | None) -> Path | None:
+    """The checkpoint a run should resume from, or None for a fresh run.
+
+    Args:
+        run_dir: the run folder.
+        resume: ``None`` (fresh run), ``"auto"`` (the folder's latest checkpoint, if any) or a checkpoint path.
+
+    Raises:
+        ConfigError: a fresh run asked for in a folder that already holds a checkpoint.
+        TrainingCheckpointError: an explicit path that does not exist.
+    """
+    from hifacegan.training.config import ConfigError
+
+    existing = latest_checkpoint(run_dir)
+    if resume is None:
+        if existing is not None:
+            raise ConfigError(
+                f"{run_dir} already holds a checkpoint ({existing}); continue it with --resume auto, "
+                f"or choose another run_dir (--set run_dir=...)")
+        return None
+    if str(resume) == "auto":
+        if existing is None:
+            logger.info("--resume auto: no checkpoint in %s yet, starting a new run", run_dir)
+        return existing
+    path = Path(resume)
+    if not path.is_file():
+        raise TrainingCheckpointError(f"{path}: no such checkpoint file (--resume)")
+    return path

@@ -256,12 +256,31 @@ _CHOICES = {
 }
 
 
+def _dynamic_choices() -> dict[str, tuple[str, ...]]:
+    """Choices that live in registries: generator variants and degradation tasks."""
+    # Imported here: the registries pull in torch and the networks, which reading a config does not need
+    # until it is checked.
+    from hifacegan.degradations import TASKS
+    from hifacegan.models import list_models
+
+    return {"model.variant": tuple(list_models(include_test=True)), "data.tasks": TASKS}
+
+
+def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{key}={value!r} is not valid{hint}; choose one of {', '.join(map(repr, choices))}")
+
+
 def _validate(config: Config) -> None:
-    for key, choices in _CHOICES.items():
+    for key, choices in {**_CHOICES, **_dynamic_choices()}.items():
         section, name = key.split(".")
         value = getattr(getattr(config, section), name)
-        if value not in choices:
-            raise ConfigError(f"{key}={value!r} is not valid; choose one of {', '.join(map(repr, choices))}")
+        for item in value if isinstance(value, tuple) else (value,):
+            _check_choice(key, item, choices)
+    if not config.data.tasks:
+        raise ConfigError("data.tasks is empty; list at least one degradation task")
     t, d, m = config.train, config.data, config.model
     positive = {"train.steps": t.steps, "train.batch_size": t.batch_size, "data.size": d.size,
                 "model.ngf": m.ngf, "model.ndf": m.ndf, "model.num_d": m.num_d, "model.n_layers_d": m.n_layers_d}

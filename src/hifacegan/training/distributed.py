@@ -160,8 +160,9 @@ class ResumableSampler(DistributedSampler):
     """
 
     def __init__(self, length: int, info: DistInfo, seed: int = 0, shuffle: bool = True) -> None:
-        super().__init__(range(length), num_replicas=info.world_size, rank=info.rank, shuffle=shuffle, seed=seed,
-                         drop_last=False)
+        # DistributedSampler only takes len() of its dataset: a range stands in for it.
+        super().__init__(range(length), num_replicas=info.world_size, rank=info.rank,  # type: ignore[arg-type]
+                         shuffle=shuffle, seed=seed, drop_last=False)
         self.skip = 0
 
     def set_position(self, epoch: int, skip: int = 0) -> None:

@@ -73,6 +73,8 @@ class PerceptualNetwork(nn.Module):
     """
 
     name = "none"
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, imagenet_norm: bool = True) -> None:
         super().__init__()
@@ -131,7 +133,7 @@ class VGG19Features(PerceptualNetwork):
         x = self.normalize(x)
         taps, start = [], 0
         for end in _VGG19_TAPS:
-            for layer in self.features[start:end]:
+            for layer in list(self.features)[start:end]:
                 x = layer(x)
             taps.append(x)
             start = end
@@ -217,9 +219,11 @@ class MobileNetV2Features(PerceptualNetwork):
             for i in range(len(children) - 1):
                 conv, bn = children[i], children[i + 1]
                 if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                    assert bn.running_var is not None and bn.running_mean is not None  # eval-mode statistics
                     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                                      conv.padding, groups=conv.groups, bias=True)
+                    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,  # type: ignore[arg-type]
+                                      conv.stride, conv.padding, groups=conv.groups, bias=True)  # type: ignore[arg-type]
+                    assert fused.bias is not None
                     fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
                     bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
                     fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)

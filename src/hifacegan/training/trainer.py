@@ -14,20 +14,22 @@ Also: an optional G-only warm-up (pixel L1 + perceptual, no GAN) for short budge
 G; bf16 autocast on CUDA; exact resume from atomic checkpoints; a NaN/inf guard that stops before
 any non-finite update; a wall-clock budget; validation PSNR/SSIM, image grids, TensorBoard,
 a JSON-lines metrics log and a tqdm bar with losses and images/s. Rank 0 logs and writes files.
+
+This module is the loop; what it uses lives beside it: :mod:`~hifacegan.training.loader` (datasets and
+the resumable loader), :mod:`~hifacegan.training.validation` (scores via :mod:`hifacegan.metrics`),
+:mod:`~hifacegan.training.weights` (initialisation, EMA), :mod:`~hifacegan.training.checkpoint` (files,
+resume) and :mod:`~hifacegan.training.run_record` (environment, model card, resume diff).
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
+import contextlib
 import json
 import logging
 import math
 import os
-import platform
 import random
 import signal
-import socket
 import sys
 import threading
 import time
@@ -39,35 +41,37 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
+from hifacegan.io import write_image
+from hifacegan.models import MultiscaleDiscriminator, create_model, save_model
+from hifacegan.models.checkpoint import build_from_state_dict, read_weights
 from hifacegan.training import checkpoint as ckpt
 from hifacegan.training.config import Config, ConfigError, config_to_dict, dump_config
 from hifacegan.training.distributed import (
-    DistInfo,
     ResumableSampler,
     all_gather_objects,
     all_reduce_max,
     cleanup_distributed,
     init_distributed,
 )
+from hifacegan.training.loader import (
+    build_train_dataset,
+    build_val_dataset,
+    dataset_length,
+    epoch_batches,
+    train_loader,
+)
 from hifacegan.training.losses import GeneratorObjective, LSGANLoss, discriminator_loss, total
 from hifacegan.training.perceptual import PerceptualNetwork, build_perceptual_network
+from hifacegan.training.run_record import RunFacts, config_changes, environment, model_card
+from hifacegan.training.validation import image_grid, score_generator
+from hifacegan.training.weights import ModelEMA, all_finite, freeze_unused_heads, initialize_official
 
-__all__ = [
-    "ModelEMA",
-    "NonFiniteLossError",
-    "TrainResult",
-    "Trainer",
-    "build_train_dataset",
-    "build_val_dataset",
-    "degradation_config",
-    "psnr_batch",
-    "ssim_batch",
-]
+__all__ = ["FINAL_NAME", "NonFiniteLossError", "TrainResult", "Trainer"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,229 +106,6 @@ class TrainResult:
     images_per_second: float = 0.0
 
 
-# --- data -----------------------------------------------------------------------------------------------
-
-class _EpochIndexed(Dataset):
-    """Adapter between :class:`ResumableSampler`'s ``(epoch, index)`` pairs and a map-style dataset.
-
-    It forwards the epoch to ``dataset.set_epoch`` (inside the worker that loads the item) and runs
-    each item under global RNGs seeded from ``(seed, epoch, index)``, so any randomness a dataset
-    draws from the global generators is reproducible whatever the worker count, and after a resume.
-    """
-
-    def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset = dataset
-        self.seed = seed
-        self._epoch: int | None = None
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, key: tuple[int, int]) -> Any:
-        epoch, index = key
-        if epoch != self._epoch and hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(epoch)
-        self._epoch = epoch
-        item_seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
-        in_main_process = torch.utils.data.get_worker_info() is None
-        saved = (random.getstate(), np.random.get_state(), torch.get_rng_state()) if in_main_process else None
-        random.seed(item_seed)
-        np.random.seed(item_seed)
-        torch.manual_seed(item_seed)
-        try:
-            return self.dataset[index]
-        finally:
-            if saved is not None:  # leave the trainer's own RNG streams untouched
-                random.setstate(saved[0])
-                np.random.set_state(saved[1])
-                torch.set_rng_state(saved[2])
-
-
-def _leave_stop_signals_to_main(_worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: workers ignore SIGTERM/SIGINT; the main process handles them.
-
-    ``timeout``, ``kill -- -PGID``, ``pkill -f`` and cluster schedulers signal the whole process group.
-    A worker killed by that signal makes the main process raise mid-step, before its own handler can
-    finish the step and save; ignoring the signal here lets the main process stop cleanly and shut the
-    workers down. Orphaned workers still exit: PyTorch's worker loop watches its parent.
-    """
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def degradation_config(config: Config) -> Any:
-    """The :class:`hifacegan.degradations.DegradationConfig` of ``config.data`` (file, then scaled to ``size``).
-
-    Raises:
-        ConfigError: unreadable file or unknown/invalid degradation settings.
-    """
-    from hifacegan.degradations import DegradationConfig
-
-    d = config.data
-    ranges = DegradationConfig()
-    if d.degradation_config:
-        import yaml
-
-        try:
-            with open(d.degradation_config, encoding="utf-8") as handle:
-                values = yaml.safe_load(handle) or {}
-            ranges = DegradationConfig.from_dict(values)
-        except (OSError, yaml.YAMLError, ValueError, TypeError) as exc:
-            raise ConfigError(f"data.degradation_config={d.degradation_config!r}: {exc}") from exc
-    return ranges.scaled_for_size(d.face_size or d.size) if d.degradation_scale else ranges
-
-
-def build_train_dataset(config: Config) -> Dataset:
-    """The training dataset described by ``config.data`` (see :class:`~hifacegan.training.config.DataConfig`).
-
-    Raises:
-        ConfigError: no training folder configured, or bad degradation settings.
-    """
-    d = config.data
-    if not d.train_root:
-        raise ConfigError("data.train_root is empty: set it in the config or with --set data.train_root=FOLDER")
-    from hifacegan import data as data_module
-
-    seed = config.train.seed
-    if d.source == "paired":
-        return data_module.PairedFolderDataset(d.train_lq_root, d.train_root, size=d.size, flip=d.flip, seed=seed)
-    if d.source == "stacked":
-        return data_module.StackedPairDataset(d.train_root, size=d.size, flip=d.flip, seed=seed)
-    return data_module.DegradedFolderDataset(d.train_root, d.size, tasks=tuple(d.tasks), seed=seed,
-                                             random_crop=d.random_crop, flip=d.flip, face_size=d.face_size or None,
-                                             config=degradation_config(config), max_items=d.max_items)
-
-
-def build_val_dataset(config: Config) -> Dataset | None:
-    """The held-out dataset of ``config.data`` (fixed degradations, seed ``data.val_seed``), or None."""
-    d = config.data
-    if not d.val_root:
-        return None
-    from hifacegan import data as data_module
-
-    if d.source == "paired":
-        return data_module.PairedFolderDataset(d.val_lq_root, d.val_root, size=d.size)
-    if d.source == "stacked":
-        return data_module.StackedPairDataset(d.val_root, size=d.size)
-    # Whole faces at face_size: validation measures what restoring a photo's face does, not a patch.
-    return data_module.DegradedFolderDataset(d.val_root, d.face_size or d.size, tasks=tuple(d.tasks), seed=d.val_seed,
-                                             random_crop=False, flip=False, config=degradation_config(config),
-                                             max_items=d.val_max_items)
-
-
-# --- metrics (training monitor; ``hifacegan evaluate`` is the reference implementation) -----------------
-
-def psnr_batch(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of ``(N, 3, H, W)`` images in ``[0, 1]`` (RGB, no border crop)."""
-    mse = (output.float() - target.float()).pow(2).flatten(1).mean(1)
-    return 10.0 * torch.log10(1.0 / mse.clamp_min(1e-10))
-
-
-def ssim_batch(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-image SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, data
-    range 1, valid region), computed per RGB channel and averaged."""
-    x, y = output.float(), target.float()
-    channels = x.shape[1]
-    coords = torch.arange(11, dtype=torch.float32, device=x.device) - 5
-    g = torch.exp(-coords**2 / (2 * 1.5**2))
-    g = g / g.sum()
-    window = (g[:, None] * g[None, :]).expand(channels, 1, 11, 11).contiguous()
-
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, window, groups=channels)
-
-    c1, c2 = 0.01**2, 0.03**2
-    mu_x, mu_y = blur(x), blur(y)
-    sxx = blur(x * x) - mu_x**2
-    syy = blur(y * y) - mu_y**2
-    sxy = blur(x * y) - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
-    return ssim_map.flatten(1).mean(1)
-
-
-# --- EMA ------------------------------------------------------------------------------------------------
-
-class ModelEMA:
-    """Exponential moving average of a generator's weights (float32 copy, never trained directly).
-
-    ``ema = d * ema + (1 - d) * weights`` after each step with ``d = min(decay, (1 + step) / (10 + step))``:
-    the ramp keeps the early average from being dominated by the random initialisation (a common
-    choice, e.g. in TensorFlow's ExponentialMovingAverage with ``num_updates``). Buffers (spectral-norm
-    ``u``/``v``) are copied.
-    """
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.module = copy.deepcopy(model).float().eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        d = min(self.decay, (1 + step) / (10 + step))
-        ema_params = [p for p in self.module.parameters()]
-        params = [p.detach().float() for p in model.parameters()]
-        torch._foreach_lerp_(ema_params, params, 1.0 - d)
-        for ema_buffer, buffer in zip(self.module.buffers(), model.buffers()):
-            ema_buffer.copy_(buffer)
-
-
-# --- helpers --------------------------------------------------------------------------------------------
-
-def initialize_official(module: nn.Module, gain: float = 0.02) -> None:
-    """The official ``init_type='xavier'``, ``init_variance=0.02``: xavier-normal conv/linear weights, zero
-    biases (spectral-normalised convs: the underlying ``weight_orig``). Norm layers keep their defaults."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)):
-                weight = m.weight_orig if hasattr(m, "weight_orig") else m.weight
-                nn.init.xavier_normal_(weight, gain=gain)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-
-
-def _freeze_unused_heads(generator: nn.Module) -> None:
-    # Progressive training is off in the official config (train_phase = max_train_phase): only the last
-    # RGB head is used. The others get no gradient; DDP requires every trainable parameter to get one,
-    # so they are frozen and stay out of the optimiser (they are still saved, for checkpoint compatibility).
-    heads = getattr(generator, "to_rgbs", None)
-    if isinstance(heads, nn.ModuleList):
-        for head in heads[:-1]:
-            head.requires_grad_(False)
-
-
-def _environment(info: DistInfo) -> dict[str, Any]:
-    from hifacegan import __version__
-
-    env: dict[str, Any] = {
-        "hifacegan": __version__,
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "world_size": info.world_size,
-        "backend": info.backend or "single process",
-        "device": str(info.device),
-        "argv": sys.argv,
-    }
-    if info.device.type == "cuda":
-        env["gpu"] = torch.cuda.get_device_name(info.device)
-    return env
-
-
-def _image_grid(rows: list[torch.Tensor]) -> torch.Tensor:
-    """``rows`` of ``(N, 3, H, W)`` tensors (e.g. degraded, output, target) -> one ``(3, N*H, len*W)`` grid."""
-    columns = [r.float().clamp(0, 1).cpu() for r in rows]
-    lines = [torch.cat([c[i] for c in columns], dim=2) for i in range(columns[0].shape[0])]
-    return torch.cat(lines, dim=1)
-
-
-def _unwrap(module: nn.Module) -> nn.Module:
-    module = getattr(module, "module", module)  # DDP
-    return getattr(module, "_orig_mod", module)  # torch.compile
-
-
 def _split(outputs: list[list[torch.Tensor]], n: int) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
     """Discriminator outputs of a ``[fakes; reals]`` batch -> (fake outputs, real outputs).
 
@@ -333,9 +114,6 @@ def _split(outputs: list[list[torch.Tensor]], n: int) -> tuple[list[list[torch.T
     """
     return [[f[:n] for f in scale] for scale in outputs], [[f[n:] for f in scale] for scale in outputs]
 
-
-def _all_finite(module: nn.Module) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
 
 # --- the trainer ----------------------------------------------------------------------------------------
@@ -374,17 +152,18 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
-        resume_path = self._resume_path(resume)  # before any slow setup: a wrong request fails at once
+        # Before any slow setup: a wrong request fails at once.
+        resume_path = ckpt.resume_checkpoint_path(self.run_dir, resume)
         if train_dataset is None:
             train_dataset = build_train_dataset(config)
         if val_dataset is None:
             val_dataset = build_val_dataset(config)
         self.train_dataset = train_dataset
-        self.val_dataset = val_dataset if val_dataset is not False else None
-        per_process = math.ceil(len(train_dataset) / self.info.world_size)  # DistributedSampler's share
+        self.val_dataset: Dataset | None = None if isinstance(val_dataset, bool) else val_dataset
+        per_process = math.ceil(dataset_length(train_dataset) / self.info.world_size)  # DistributedSampler's share
         self.steps_per_epoch = per_process // t.batch_size
         if self.steps_per_epoch == 0:
-            raise ConfigError(f"the training set has {len(train_dataset)} images: too few for batch size "
+            raise ConfigError(f"the training set has {dataset_length(train_dataset)} images: too few for batch size "
                               f"{t.batch_size} on {self.info.world_size} process(es)")
 
         # Same seed on every process: identical initial weights (DDP also broadcasts rank 0's).
@@ -392,32 +171,30 @@ class Trainer:
         np.random.seed(t.seed)
         random.seed(t.seed)
         m = config.model
-        from hifacegan import create_model
-        from hifacegan.models import MultiscaleDiscriminator
-
         self.generator = create_model(m.variant, ngf=m.ngf)
         self.discriminator = MultiscaleDiscriminator(in_channels=6, ndf=m.ndf, n_layers=m.n_layers_d, num_d=m.num_d)
         if m.init == "xavier":
             initialize_official(self.generator, m.init_gain)
             initialize_official(self.discriminator, m.init_gain)
         if m.pretrained:
-            from hifacegan.models.checkpoint import build_from_state_dict, read_weights
-
             # Fine-tuning: same architecture, weights from the file (spectral-norm u/v included).
             state, _card = read_weights(m.pretrained)
             pretrained, _, _ = build_from_state_dict(state, m.variant, m.ngf, m.pretrained)
             self.generator.load_state_dict(pretrained.state_dict())
-        _freeze_unused_heads(self.generator)
+        freeze_unused_heads(self.generator)
         memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
         self.memory_format = memory_format
-        self.generator.to(self.device, memory_format=memory_format)
-        self.discriminator.to(self.device, memory_format=memory_format)
+        # nn.Module.to takes memory_format (documented); its type stubs do not list it.
+        self.generator.to(self.device, memory_format=memory_format)  # type: ignore[call-overload]
+        self.discriminator.to(self.device, memory_format=memory_format)  # type: ignore[call-overload]
         self.ema = ModelEMA(self.generator, t.ema_decay) if t.ema_decay > 0 else None
 
         if perceptual is None and config.loss.perceptual_net != "none" and config.loss.perceptual > 0:
             perceptual = build_perceptual_network(config.loss.perceptual_net, config.loss.perceptual_weights or None,
                                                   config.loss.perceptual_imagenet_norm)
-        self.perceptual = perceptual.to(self.device, memory_format=memory_format) if perceptual is not None else None
+        if perceptual is not None:
+            perceptual.to(self.device, memory_format=memory_format)  # type: ignore[call-overload]
+        self.perceptual = perceptual
         self.perceptual_name = perceptual.name if perceptual is not None else "none"
         lw = config.loss
         self.objective = GeneratorObjective(self.perceptual, gan=lw.gan, feat=lw.feat,
@@ -432,12 +209,12 @@ class Trainer:
 
         if self.info.distributed:
             ids = [self.info.local_rank] if self.device.type == "cuda" else None
-            self.g_train: nn.Module = DistributedDataParallel(self.generator, device_ids=ids)
-            self.d_train: nn.Module = DistributedDataParallel(self.discriminator, device_ids=ids)
+            self.g_train: Callable[..., Any] = DistributedDataParallel(self.generator, device_ids=ids)
+            self.d_train: Callable[..., Any] = DistributedDataParallel(self.discriminator, device_ids=ids)
         else:
             self.g_train, self.d_train = self.generator, self.discriminator
         # D during the G step: no weight gradients, so no DDP gradient synchronisation either.
-        self.d_frozen: nn.Module = self.discriminator
+        self.d_frozen: Callable[..., Any] = self.discriminator
         if t.compile:
             self.g_train = torch.compile(self.g_train)
             self.d_train = torch.compile(self.d_train)
@@ -487,7 +264,7 @@ class Trainer:
         Raises:
             NonFiniteLossError: the weights hold NaN/inf (the previous checkpoint is kept).
         """
-        if not (_all_finite(self.generator) and _all_finite(self.discriminator)):
+        if not (all_finite(self.generator) and all_finite(self.discriminator)):
             raise NonFiniteLossError(
                 f"step {self.step}: the weights contain NaN/inf; not overwriting the last good checkpoint "
                 f"{ckpt.checkpoint_dir(self.run_dir) / ckpt.LAST_NAME}")
@@ -502,29 +279,6 @@ class Trainer:
         logger.debug("checkpoint at step %d: %s", self.step, path)
         return path
 
-    def _resume_path(self, resume: str | os.PathLike | None) -> Path | None:
-        """The checkpoint to resume from, or None for a fresh run.
-
-        Raises:
-            ConfigError: a fresh run asked for in a folder that already holds a checkpoint.
-            hifacegan.training.checkpoint.TrainingCheckpointError: an explicit path that does not exist.
-        """
-        existing = ckpt.latest_checkpoint(self.run_dir)
-        if resume is None:
-            if existing is not None:
-                raise ConfigError(
-                    f"{self.run_dir} already holds a checkpoint ({existing}); continue it with --resume auto, "
-                    f"or choose another run_dir (--set run_dir=...)")
-            return None
-        if str(resume) == "auto":
-            if existing is None:
-                logger.info("--resume auto: no checkpoint in %s yet, starting a new run", self.run_dir)
-            return existing
-        path = Path(resume)
-        if not path.is_file():
-            raise ckpt.TrainingCheckpointError(f"{path}: no such checkpoint file (--resume)")
-        return path
-
     def _load_resume(self, path: Path) -> None:
         """Restore everything from a training checkpoint (all processes read the same file: on several
         nodes the run folder must be on shared storage)."""
@@ -533,7 +287,7 @@ class Trainer:
         if saved_model != config_to_dict(self.config)["model"]:
             raise ConfigError(f"{path}: the checkpoint's model section {saved_model} differs from the config's "
                               f"{config_to_dict(self.config)['model']}; resume with the same model settings")
-        changed = _config_changes(state["config"], config_to_dict(self.config))
+        changed = config_changes(state["config"], config_to_dict(self.config))
         if changed:
             logger.warning("resuming with changed settings (the run will not match an uninterrupted one): %s",
                            ", ".join(changed))
@@ -568,24 +322,11 @@ class Trainer:
         return time.perf_counter() - self._start if hasattr(self, "_start") else 0.0
 
     def _loader(self) -> tuple[DataLoader, ResumableSampler]:
-        t, d = self.config.train, self.config.data
-        sampler = ResumableSampler(len(self.train_dataset), self.info, seed=t.seed, shuffle=True)
-        workers = d.num_workers
-        kwargs: dict[str, Any] = {}
-        if workers > 0:
-            kwargs = {"persistent_workers": d.persistent_workers, "prefetch_factor": d.prefetch_factor}
-        loader = DataLoader(_EpochIndexed(self.train_dataset, t.seed), batch_size=t.batch_size, sampler=sampler,
-                            num_workers=workers, pin_memory=d.pin_memory and self.device.type == "cuda",
-                            drop_last=True, worker_init_fn=_leave_stop_signals_to_main, **kwargs)
-        return loader, sampler
+        return train_loader(self.train_dataset, self.config, self.info)
 
     def _batches(self, loader: DataLoader, sampler: ResumableSampler) -> Iterator[dict[str, Any]]:
         """Batches from the current step on, epoch after epoch, resuming mid-epoch when needed."""
-        batch_size = self.config.train.batch_size
-        while True:
-            epoch, in_epoch = divmod(self.step, self.steps_per_epoch)
-            sampler.set_position(epoch, in_epoch * batch_size)
-            yield from loader
+        return epoch_batches(loader, sampler, self.step, self.steps_per_epoch, self.config.train.batch_size)
 
     def _to_device(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         degraded = batch["degraded"].to(self.device, non_blocking=True).to(memory_format=self.memory_format)
@@ -662,7 +403,6 @@ class Trainer:
         return str(path) if path is not None else "none (no checkpoint was written yet)"
 
     # -- validation and logging ------------------------------------------------------------------------
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """PSNR/SSIM of the EMA generator (else G) on the validation set, plus those of the degraded input.
 
@@ -672,37 +412,17 @@ class Trainer:
         if self.val_dataset is None or not self.info.is_main:
             return {}
         model = self.ema.module if self.ema is not None else self.generator
-        was_training = model.training
-        model.eval()  # eval: spectral norm uses its stored vectors and does not update them
-        loader = DataLoader(self.val_dataset, batch_size=min(self.config.train.batch_size * 2, 16), shuffle=False,
-                            num_workers=min(self.config.data.num_workers, 2),
-                            worker_init_fn=_leave_stop_signals_to_main)
-        sums = {"psnr": 0.0, "ssim": 0.0, "input_psnr": 0.0, "input_ssim": 0.0}
-        count, grid_rows = 0, None
-        for batch in loader:
-            degraded, target = self._to_device(batch)
-            with self._autocast():
-                output = model(degraded)
-            output = output.float().clamp(0, 1)
-            sums["psnr"] += psnr_batch(output, target).sum().item()
-            sums["ssim"] += ssim_batch(output, target).sum().item()
-            if self._baseline is None:
-                sums["input_psnr"] += psnr_batch(degraded, target).sum().item()
-                sums["input_ssim"] += ssim_batch(degraded, target).sum().item()
-            if grid_rows is None:
-                n = min(4, len(degraded))
-                grid_rows = [degraded[:n], output[:n], target[:n]]
-            count += len(degraded)
-        model.train(was_training)
-        if count == 0:
+        scores = score_generator(model, self.val_dataset, batch_size=self.config.train.batch_size * 2,
+                                 num_workers=min(self.config.data.num_workers, 2), to_device=self._to_device,
+                                 autocast=self._autocast, with_input=self._baseline is None)
+        if scores.count == 0:
             return {}
-        if self._baseline is None:
-            self._baseline = {"input_psnr": sums["input_psnr"] / count, "input_ssim": sums["input_ssim"] / count}
-        metrics = {"psnr": sums["psnr"] / count, "ssim": sums["ssim"] / count, **self._baseline, "images": count}
-        if grid_rows is not None:
-            grid = _image_grid(grid_rows)
-            from hifacegan.io import write_image
-
+        means = scores.means()
+        if self._baseline is None:  # the degraded inputs never change: score them once
+            self._baseline = {"input_psnr": means["input_psnr"], "input_ssim": means["input_ssim"]}
+        metrics = {"psnr": means["psnr"], "ssim": means["ssim"], **self._baseline, "images": scores.count}
+        if scores.grid_rows is not None:
+            grid = image_grid(scores.grid_rows)
             write_image(self.run_dir / "samples" / f"step_{self.step:08d}.png", grid.permute(1, 2, 0).numpy())
             if self._writer is not None:
                 self._writer.add_image("val/degraded_output_target", grid, self.step)
@@ -737,7 +457,7 @@ class Trainer:
             logger.warning("received %s: finishing this step, then saving a checkpoint (again to abort)",
                            signal.Signals(signum).name)
             self._stop_requested = True
-            signal.signal(signum, previous[signum])  # a second signal acts as usual
+            signal.signal(signum, previous[signal.Signals(signum)])  # a second signal acts as usual
 
         for s in previous:
             signal.signal(s, handler)
@@ -767,7 +487,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.write_text(self.run_dir / "config.yaml", dump_config(self.config))
             ckpt.write_text(self.run_dir / "environment.json",
-                            json.dumps(_environment(self.info), indent=2, default=str) + "\n")
+                            json.dumps(environment(self.info), indent=2, default=str) + "\n")
             params_g = sum(p.numel() for p in self.generator.parameters())
             params_d = sum(p.numel() for p in self.discriminator.parameters())
             logger.info("%s ngf %d (%.1f M parameters), D %.1f M; %s, %d process(es), batch %d per process, "
@@ -778,10 +498,12 @@ class Trainer:
         restore_signals = self._install_signal_handlers()
         loader, sampler = self._loader()
         batches = self._batches(loader, sampler)
-        from tqdm import tqdm
-
-        bar = tqdm(total=t.steps, initial=self.step, unit="step", dynamic_ncols=True,
+        # A bar on stderr when it is a terminal (disable=None), rank 0 only; the log lines print above it.
+        bar = tqdm(total=t.steps, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr,
                    disable=None if (self.info.is_main and t.progress) else True)
+        log_beside_bar = contextlib.ExitStack()
+        if not bar.disable:
+            log_beside_bar.enter_context(logging_redirect_tqdm())
         self._start = time.perf_counter()
         window_start, window_steps, data_seconds = self._start, 0, 0.0
         paused = 0.0  # checkpoint/validation seconds in this window, left out of the images/s figure
@@ -810,7 +532,8 @@ class Trainer:
                     now = time.perf_counter()
                     busy = max(now - window_start - paused, 1e-9)
                     rate = window_steps * t.batch_size * self.info.world_size / busy
-                    record = {**losses, "lr_g": self.sched_g.get_last_lr()[0], "lr_d": self.sched_d.get_last_lr()[0],
+                    record = {**losses, "lr_g": float(self.sched_g.get_last_lr()[0]),
+                              "lr_d": float(self.sched_d.get_last_lr()[0]),
                               "images_per_s": rate, "epoch": self.step / self.steps_per_epoch,
                               # Share of the time spent waiting for batches: near 1 means data-bound
                               # (raise data.num_workers), near 0 means compute-bound.
@@ -833,6 +556,7 @@ class Trainer:
             else:
                 reason = "done"
         finally:
+            log_beside_bar.close()
             bar.close()
             restore_signals()
         run_seconds = self._run_elapsed()
@@ -864,36 +588,12 @@ class Trainer:
     def export(self, path: str | os.PathLike, images_per_second: float = 0.0,
                validation: dict[str, float] | None = None) -> Path:
         """Save the EMA generator (else G) in the package's safetensors format with a model card."""
-        from hifacegan.models import save_model
-
-        c = self.config
         model = self.ema.module if self.ema is not None else self.generator
-        env = _environment(self.info)
-        card = {
-            "variant": c.model.variant,
-            "ngf": c.model.ngf,
-            # The face size it restores: with patches (data.face_size) that is the whole face, not the patch.
-            "size": c.data.face_size or c.data.size,
-            "task": "renovation" if len(c.data.tasks) > 1 else c.data.tasks[0],
-            "tasks": list(c.data.tasks),
-            "steps": self.step,
-            "images_seen": self.images_seen,
-            "weights": "ema" if self.ema is not None else "generator",
-            "ema_decay": c.train.ema_decay,
-            "warmup_steps": c.train.warmup_steps,
-            "perceptual_network": self.perceptual_name,
-            "loss_weights": dataclasses.asdict(c.loss),
-            "data": {"source": c.data.source, "train": c.data.train_root, "train_lq": c.data.train_lq_root or None,
-                     "val": c.data.val_root or None, "size": c.data.size, "face_size": c.data.face_size or None,
-                     "degradation_scaled_to_size": c.data.degradation_scale,
-                     "degradation_config": c.data.degradation_config or "official"},
-            "compute": {"device": env.get("gpu", str(self.device)), "processes": self.info.world_size,
-                        "batch_per_process": c.train.batch_size, "bf16_autocast": self.amp,
-                        "training_hours": round((self.elapsed_before + self._run_elapsed()) / 3600, 3),
-                        "images_per_second": round(images_per_second, 2), "torch": torch.__version__},
-            "validation": validation or {},
-            "provenance": "trained with hifacegan train",
-        }
+        facts = RunFacts(steps=self.step, images_seen=self.images_seen, uses_ema=self.ema is not None,
+                         perceptual_name=self.perceptual_name, bf16_autocast=self.amp,
+                         training_seconds=self.elapsed_before + self._run_elapsed(),
+                         images_per_second=images_per_second, validation=validation or {})
+        card = model_card(self.config, self.info, facts)
         saved = save_model(path, model, card)
         logger.info("exported %s generator to %s", card["weights"], saved)
         return saved
@@ -904,25 +604,3 @@ class Trainer:
             self._writer.close()
             self._writer = None
         cleanup_distributed()
-
-
-# Settings that change how a run is watched or paced, not the numbers it computes.
-_BOOKKEEPING = {
-    "run_dir", "train.max_minutes", "train.log_every", "train.val_every", "train.ckpt_every", "train.keep_every",
-    "train.progress", "train.tensorboard", "data.num_workers", "data.pin_memory", "data.persistent_workers",
-    "data.prefetch_factor", "data.val_max_items",
-}
-
-
-def _config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Differences between a checkpoint's config and the current one that change the training itself."""
-    changes = []
-    for section, values in new.items():
-        if isinstance(values, dict):
-            for key, value in values.items():
-                before = (old.get(section) or {}).get(key)
-                if before != value and f"{section}.{key}" not in _BOOKKEEPING:
-                    changes.append(f"{section}.{key}: {before!r} -> {value!r}")
-        elif old.get(section) != values and section not in _BOOKKEEPING:
-            changes.append(f"{section}: {old.get(section)!r} -> {values!r}")
-    return changes
