@@ -78,6 +78,11 @@ def offline_environment(workdir: Path) -> dict[str, str]:
         "GRADIO_SHARE": "False",
         "HF_HUB_OFFLINE": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
+        # onnxruntime (under the face detector) leaves a ".ses" file in $TMPDIR and a device id and
+        # database in $XDG_CACHE_HOME/Microsoft/DeveloperTools: keep both inside workdir, telemetry off.
+        "ORT_DISABLE_TELEMETRY": "1",
+        "TMPDIR": str(workdir / "tmp"),
+        "XDG_CACHE_HOME": str(workdir / "cache"),
     }
 
 
@@ -153,13 +158,14 @@ def build_app(config: ServeConfig, pool: RestorerPool, workdir: Path) -> Any:
                 weight = gr.Slider(0, 1, value=0, step=0.05, label="Fidelity weight (mix in the fidelity model)",
                                    elem_id="weight")
         status = gr.Markdown(elem_id="status")
-        photo_menu = gr.Dropdown(label="Photo", visible=False, elem_id="photo-menu")
+        with gr.Row():
+            photo_menu = gr.Dropdown(label="Photo", visible=False, elem_id="photo-menu")
+            face_menu = gr.Dropdown(label="Face", visible=False, elem_id="face-menu")
         with gr.Row():
             photo_slider = gr.ImageSlider(label="Whole photo: before | after", type="filepath", format="png",
-                                          interactive=False, elem_id="photo-slider")
+                                          interactive=False, max_height=420, elem_id="photo-slider")
             face_slider = gr.ImageSlider(label="Face: before | after", type="filepath", format="png",
-                                         interactive=False, elem_id="face-slider")
-        face_menu = gr.Dropdown(label="Face", visible=False, elem_id="face-menu")
+                                         interactive=False, max_height=420, elem_id="face-slider")
         downloads = gr.File(label="Download: restored photos and a zip of every output", file_count="multiple",
                             interactive=False, elem_id="downloads")
 
@@ -214,6 +220,9 @@ def serve(config: ServeConfig, ready: threading.Event | None = None, stop: threa
     """
     workdir = Path(tempfile.mkdtemp(prefix="hifacegan-serve-"))
     os.environ.update(offline_environment(workdir))
+    (workdir / "tmp").mkdir()
+    # Gradio polls its own server through httpx at start-up; those requests are not worth an INFO line each.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     stop = stop or threading.Event()
     previous = _install_stop_handlers(stop)
     try:
