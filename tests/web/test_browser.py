@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -191,7 +192,12 @@ def test_the_server_stays_offline_and_inside_its_temporary_folder(tmp_path):
         with urllib.request.urlopen(url, timeout=30) as response:
             page = response.read().decode()
         assert "hifacegan: restore faces" in page
-        assert "fonts.googleapis.com" not in page and "share=True" not in sandbox["cwd"].name
+        assert "fonts.googleapis.com" not in page
         assert "127.0.0.1" in url
+        secret = tmp_path / "secret.txt"
+        secret.write_text("not for visitors")
+        with pytest.raises(urllib.error.HTTPError) as refused:  # Gradio's file route serves only its own files
+            urllib.request.urlopen(f"{url}gradio_api/file={secret}", timeout=30)
+        assert refused.value.code == 403
     _assert_nothing_left(sandbox)
     assert "api.gradio.app" not in sandbox["log"]

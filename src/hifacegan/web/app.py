@@ -233,7 +233,7 @@ def serve(config: ServeConfig, ready: threading.Event | None = None, stop: threa
         transport_cap = f"{max(4 * config.max_upload_mb, config.max_upload_mb + 64):.0f}mb"
         app.launch(server_name=config.host, server_port=config.port, share=False, inbrowser=False,
                    prevent_thread_lock=True, show_error=True, quiet=False, max_file_size=transport_cap,
-                   allowed_paths=[str(workdir)], mcp_server=False, ssr_mode=False, enable_monitoring=False,
+                   mcp_server=False, ssr_mode=False, enable_monitoring=False,
                    pwa=False)
         logger.info("serving on http://%s:%d (temporary files in %s); Ctrl+C stops", config.host, config.port,
                     workdir)
