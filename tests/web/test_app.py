@@ -72,3 +72,15 @@ def test_serve_command_line(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--port", "70000"])
     assert "between 1 and 65535" in capsys.readouterr().err
+
+
+def test_serve_without_gradio_names_the_extra(monkeypatch, caplog):
+    import importlib.util
+
+    from hifacegan.cli import main
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else
+                        real_find_spec(name, *a))
+    assert main(["serve"]) == 2
+    assert "pip install 'hifacegan[web]'" in caplog.text
