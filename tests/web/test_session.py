@@ -171,3 +171,13 @@ def test_prune_runs_removes_only_old_runs(tmp_path):
     os.utime(old, (past, past))
     prune_runs(tmp_path, 3600)
     assert not old.exists() and (new / "x.png").is_file()
+
+
+def test_two_uploads_of_one_name_are_told_apart(tmp_path, tiny_model_file):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    photos = [_photo(tmp_path / "a" / "me.png"), _photo(tmp_path / "b" / "me.png", seed=3)]
+    pool = RestorerPool(str(tiny_model_file), device="cpu", detector=CenterFaceDetector())
+    report = restore_uploads(photos, RestoreOptions(), pool, tmp_path / "run", ServeLimits())
+    assert [p.name for p in report.photos] == ["me.png", "me-2.png"]
+    assert report.photos[0].after != report.photos[1].after and report.photos[1].after.is_file()

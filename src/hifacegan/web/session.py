@@ -183,6 +183,7 @@ def restore_uploads(paths: list[str | os.PathLike], options: RestoreOptions, poo
         report.messages.append(f"Options out of range: weight {options.weight} must be in [0, 1] and upscale "
                                f"{options.upscale} in (0, 8].")
         return report
+    from hifacegan.faces.detect import DetectorUnavailableError
     from hifacegan.models.checkpoint import CheckpointError
 
     with pool.lock:
@@ -195,8 +196,13 @@ def restore_uploads(paths: list[str | os.PathLike], options: RestoreOptions, poo
         outputs: dict[Path, bytes] = {}
         for path, name in zip(paths, names, strict=True):
             started = time.perf_counter()
+            if stems[path] != path.stem:  # two uploads of one name: tell them apart in the page too
+                name = f"{stems[path]}{path.suffix}"
             try:
                 photo, files, summary = _restore_one(path, name, stems[path], options, restorer, run_dir, limits)
+            except DetectorUnavailableError as exc:
+                report.messages.append(f"Faces cannot be found on this server: {exc}")  # true for every file
+                break
             except (ImageReadError, _RefusedError) as exc:
                 report.messages.append(_public(str(exc), path, name))
             except (ValueError, TypeError) as exc:
