@@ -84,3 +84,11 @@ def test_serve_without_gradio_names_the_extra(monkeypatch, caplog):
                         real_find_spec(name, *a))
     assert main(["serve"]) == 2
     assert "pip install 'hifacegan[web]'" in caplog.text
+
+
+def test_file_names_cannot_inject_markdown():
+    from hifacegan.web.app import _status_markdown
+    from hifacegan.web.session import UploadReport
+
+    text = _status_markdown(UploadReport(messages=["[click](http://evil) <b>x</b>.png: not a readable image"]))
+    assert "\\[click\\](http://evil) \\<b\\>x\\</b\\>.png" in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -206,7 +207,8 @@ def _status_markdown(report: UploadReport) -> str:
     done = len(report.photos)
     lines = [f"**Restored {done} of {max(len(report.messages), done)} file(s).**" if report.photos
              else "**Nothing was restored.**"]
-    lines += [f"- {message}" for message in report.messages]
+    # File names come from visitors: escape Markdown so a name cannot turn into a link or markup.
+    lines += ["- " + re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", message) for message in report.messages]
     return "\n".join(lines)
 
 
