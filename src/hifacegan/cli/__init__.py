@@ -18,6 +18,7 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
     ("degrade", "hifacegan.cli.degrade"),
     ("evaluate", "hifacegan.cli.evaluate"),
     ("benchmark-tasks", "hifacegan.cli.benchmark_tasks"),
+    ("serve", "hifacegan.cli.serve"),
 )
 
 
