@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hifacegan.cli import _restore_video
 from hifacegan.cli._types import positive_float, positive_int, unit_float
 from hifacegan.io import (
     DEFAULT_MAX_PIXELS,
@@ -105,6 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
                         help="keep each face's colours and shading from the input, the model's details on top "
                         "(default: as the model card says; off for the shipped model)")
+    _restore_video.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -120,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
     from hifacegan.models.checkpoint import CheckpointError
     from hifacegan.restorer import Restorer
 
-    inputs = list_images(args.inputs)
-    if not inputs:
+    image_inputs, videos = _restore_video.split_video_inputs(args.inputs)  # videos: OUTDIR/restored_videos/
+    inputs = list_images(image_inputs) if image_inputs else []
+    if not inputs and not videos:
         logger.error("no images found in %s", " ".join(args.inputs))
         return 1
     try:  # a bad -o or pixel bound is found now, not after every input was restored
@@ -145,10 +148,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         logger.error("%s", exc)
         return 2
-    logger.info("model %s on %s; %d input file(s)%s", model, restorer.device, len(inputs),
+    _restore_video.configure_background(restorer, args)
+    logger.info("model %s on %s; %d input file(s)%s", model, restorer.device, len(inputs) + len(videos),
                 "" if args.aligned else f"; faces aligned to {restorer.face_size}x{restorer.face_size}")
 
-    protected = {_resolved(path) for path in inputs}
+    protected = {_resolved(path) for path in inputs + videos}
     stems = _unique_stems(inputs)
     tally = _Tally()
     started = time.perf_counter()
@@ -176,9 +180,13 @@ def run(args: argparse.Namespace) -> int:
             else:
                 tally.done.append(str(path))
                 tally.faces += faces
+    if videos:
+        done, failed, faces = _restore_video.restore_videos(videos, args, restorer, max_pixels, protected)
+        tally.done, tally.failed, tally.faces = tally.done + done, tally.failed + failed, tally.faces + faces
     elapsed = time.perf_counter() - started
     logger.info("processed %d of %d file(s), restored %d face(s), in %.1f s (%.2f s per file); results in %s",
-                len(tally.done), len(inputs), tally.faces, elapsed, elapsed / max(len(inputs), 1), args.output)
+                len(tally.done), len(inputs) + len(videos), tally.faces, elapsed,
+                elapsed / max(len(inputs) + len(videos), 1), args.output)
     if tally.failed:
         logger.warning("%d file(s) could not be processed: %s", len(tally.failed), ", ".join(tally.failed))
     return 0 if tally.done else 1
@@ -192,10 +200,11 @@ def _process(path: Path, stem: str, args: argparse.Namespace, restorer: Restorer
              started: float, max_pixels: int) -> int:
     """Restore one file and write its outputs; returns the number of faces restored."""
     out = args.output
+    tag = _restore_video.name_tag(args)  # GFPGAN's --suffix
     loaded = read_image(path, max_pixels=max_pixels)
     image = loaded.rgb if loaded.alpha is None else np.dstack([loaded.rgb, loaded.alpha])
     if args.aligned:
-        targets = [out / "restored_faces" / f"{stem}.png", out / "cmp" / f"{stem}.png"]
+        targets = [out / "restored_faces" / f"{stem}{tag}.png", out / "cmp" / f"{stem}.png"]
         _check_targets(path, targets, protected)
         result = restorer.enhance(image, aligned=True)
         atomic_write_files({targets[0]: encode_image(result.restored_faces[0], ".png"),
@@ -212,12 +221,12 @@ def _process(path: Path, stem: str, args: argparse.Namespace, restorer: Restorer
                             f"{out_pixels / 1e6:.0f} MP, more than the {MAX_OUTPUT_PIXELS / 1e6:.0f} MP this tool "
                             "writes; use a smaller --upscale")
     suffix, notes = _output_suffix(path, args.ext, loaded.alpha is not None, loaded.bit_depth)
-    photo_target = out / "restored_imgs" / f"{stem}{suffix}"
+    photo_target = out / "restored_imgs" / f"{stem}{tag}{suffix}"
     _check_targets(path, [photo_target], protected)
     result = restorer.enhance(image, only_center_face=args.only_center_face, upscale=args.upscale,
                               max_faces=args.max_faces)
     count = len(result.restored_faces)
-    face_targets = [(out / "cropped_faces" / f"{stem}_{k}.png", out / "restored_faces" / f"{stem}_{k}.png",
+    face_targets = [(out / "cropped_faces" / f"{stem}_{k}.png", out / "restored_faces" / f"{stem}_{k}{tag}.png",
                      out / "cmp" / f"{stem}_{k}.png") for k in range(count)]
     _check_targets(path, [t for group in face_targets for t in group], protected)
     # Every output of the photo is encoded first and written as one unit: a failure leaves none of them.
