@@ -76,8 +76,9 @@ def restore_videos(videos: list[Path], args: argparse.Namespace, restorer: Resto
             logger.error("%s: failed: %s: %s", video, type(exc).__name__, exc)
             failed.append(str(video))
             continue
-        logger.info("%s: %s (%.1f s, %.2f frames/s) -> %s", video.name, report.summary(), report.seconds,
-                    report.frames / max(report.seconds, 1e-9), target)
+        damaged = report.truncated or report.undecodable_frames or report.unrestored_frames
+        logger.log(logging.WARNING if damaged else logging.INFO, "%s: %s (%.1f s, %.2f frames/s) -> %s", video.name,
+                   report.summary(), report.seconds, report.frames / max(report.seconds, 1e-9), target)
         done.append(str(video))
         faces += report.faces
     return done, failed, faces

@@ -102,7 +102,7 @@ class VideoReport:
         if self.unrestored_frames:
             parts.append(f"{self.unrestored_frames} frame(s) written unrestored")
         if self.truncated:
-            parts.append(f"input ends early ({self.truncated}): restored up to there")
+            parts.append(f"the input ends early ({self.truncated}): restored up to there")
         return "; ".join(parts)
 
 
@@ -162,7 +162,7 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
     try:
         source = av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoError(f"{path}: not a readable video: {exc}") from exc
+        raise VideoError(f"{path}: not a readable video (damaged, cut short, or not a video at all): {exc}") from exc
     with source:
         if not source.streams.video:
             raise VideoError(f"{path}: has no video stream")
@@ -302,6 +302,10 @@ def _transcode(source: Any, video_in: Any, audio_in: Any, sink: Any, video_out: 
                 report.frames += 1
                 bar.update(1)
                 bar.set_postfix(faces=report.faces, refresh=False)
+    # A damaged or cut file can simply stop yielding packets: compare with what its header promised.
+    expected = total or 0
+    if report.truncated is None and report.frames + report.undecodable_frames < expected - 1:
+        report.truncated = f"{report.frames} of the {expected} frames its header announces"
 
 
 def _restore_frame(rgb: np.ndarray, restorer: Restorer, options: VideoOptions, report: VideoReport,
