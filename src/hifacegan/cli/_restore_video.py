@@ -26,8 +26,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="background: lanczos (enlarged by --upscale, ~0.1 s per photo) or model (enlarged, then "
                         "restored by the model in overlapping 512-px tiles: ~1.3 s per 0.2 MP of output on a laptop "
                         "CPU with the shipped model; GFPGAN's bg_upsampler); default lanczos")
+    parser.add_argument("--bg-tile", type=_tile_size, default=512, metavar="PX",
+                        help="with --bg model: tile side in pixels (tiles overlap by 48 px and are cross-faded); "
+                        "0: the whole image at once (memory ~0.5 GB per megapixel); default 512")
     parser.add_argument("--video-crf", type=int, default=18, metavar="Q",
                         help="H.264 quality of restored videos, 0-51, lower is better (default 18: near lossless)")
+
+
+def _tile_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value != 0 and value < 32:
+        raise argparse.ArgumentTypeError(f"expected 0 (no tiles) or a tile side of at least 32 pixels, got {text!r}")
+    return value
 
 
 def name_tag(args: argparse.Namespace) -> str:
@@ -38,7 +51,11 @@ def name_tag(args: argparse.Namespace) -> str:
 def configure_background(restorer: Restorer, args: argparse.Namespace) -> None:
     from hifacegan.background import ModelBackground, lanczos_upscale
 
-    restorer.background_upsampler = ModelBackground(restorer.restore_faces) if args.bg == "model" else lanczos_upscale
+    if args.bg == "model":
+        # tile 0 = one tile as large as any image (tiled_restore clips the tile to the image's sides).
+        restorer.background_upsampler = ModelBackground(restorer.restore_faces, tile=args.bg_tile or 1 << 30)
+    else:
+        restorer.background_upsampler = lanczos_upscale
 
 
 def restore_videos(videos: list[Path], args: argparse.Namespace, restorer: Restorer, max_pixels: int,

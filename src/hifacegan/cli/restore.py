@@ -82,17 +82,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="a shipped model, renovation (the paper's GAN at 512 px: sharp, realistic) or fidelity "
                         "(128-px regressor: closest to the input, softer), or a checkpoint: official .pth, BasicSR .pth "
                         "or hifacegan .safetensors (default: the package's default model)")
-    parser.add_argument("--weight", type=unit_float, default=0.0, metavar="W",
+    parser.add_argument("-w", "--weight", type=unit_float, default=0.0, metavar="W",
                         help="realness/fidelity knob in [0, 1], as CodeFormer's w: mix this share of the fidelity "
                         "model's output into the model's (default 0: the model alone)")
     parser.add_argument("--arch", choices=("hifacegan", "lipspade", "spade"),
                         help="generator variant of --model (default: inferred from its keys)")
     parser.add_argument("--aligned", action="store_true",
                         help="inputs are aligned face crops: restore each whole, at its own size")
-    parser.add_argument("--only-center-face", action="store_true", help="restore only the face nearest the centre")
-    parser.add_argument("--upscale", type=positive_float, default=1.0, metavar="N",
-                        help="resize the whole photo by N (bicubic background, faces pasted at full size; default 1; "
-                        "ignored with --aligned)")
+    parser.add_argument("--only-center-face", "--only_center_face", action="store_true",
+                        help="restore only the face nearest the centre")
+    parser.add_argument("-s", "--upscale", type=positive_float, default=1.0, metavar="N",
+                        help="resize the whole photo by N (background as --bg says, faces pasted at full size; "
+                        "default 1; ignored with --aligned)")
     parser.add_argument("--ext", choices=("auto", "png", "jpg"), default="auto",
                         help="format of restored_imgs/ (auto: as the input; default auto)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
