@@ -69,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "inputs are never overwritten.",
         epilog="outputs: OUTDIR/restored_imgs/<stem>.<ext>, cropped_faces/<stem>_<k>.png, "
         "restored_faces/<stem>_<k>.png, cmp/<stem>_<k>.png; with --aligned: restored_faces/<stem>.png and "
-        "cmp/<stem>.png\n"
+        "cmp/<stem>.png; videos: restored_videos/<stem>.mp4\n"
         "examples:\n"
         "  hifacegan restore photos/ -o results/ --upscale 2\n"
         "  hifacegan restore 'scans/*.jpg' -o results/ --model lipspade_48.pth --max-faces 10\n"
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     image_inputs, videos = _restore_video.split_video_inputs(args.inputs)  # videos: OUTDIR/restored_videos/
     inputs = list_images(image_inputs) if image_inputs else []
     if not inputs and not videos:
-        logger.error("no images found in %s", " ".join(args.inputs))
+        logger.error("no images or videos found in %s", " ".join(args.inputs))
         return 1
     try:  # a bad -o or pixel bound is found now, not after every input was restored
         _check_output_folders(args.output, ("restored_faces", "cmp") if args.aligned else _FOLDERS)

@@ -3,7 +3,7 @@
 Every picture is fitted into a square cell (aspect kept, white margins), so whole photos and face crops
 of any size line up. Rows follow the evaluation's order (sorted by stem) and are capped
 (:data:`MAX_SHEET_ROWS`), so the sheet stays a few megapixels however large the folder: at the default
-128-px cells, 64 rows of three columns are 390x8400 pixels.
+128-px cells, 64 rows of three columns are 390x9366 pixels.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ __all__ = ["VIDEO_EXTENSIONS", "VideoError", "VideoOptions", "VideoReport", "res
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts")
+# Not ".ts": in a folder it is more often TypeScript than an MPEG transport stream.
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 VIDEO_FOLDER = "restored_videos"
 VIDEO_INSTALL_HINT = 'pip install "hifacegan[video]" (PyAV)'
 # Audio codecs an MP4 file can hold as they are; anything else (PCM, Vorbis...) is re-encoded as AAC.
