@@ -110,10 +110,17 @@ def test_bad_videos_get_a_message_and_the_batch_goes_on(tmp_path, tiny_model_fil
     (tmp_path / "cut.mkv").write_bytes(whole[: len(whole) * 6 // 10])
     (tmp_path / "junk.mp4").write_bytes(os.urandom(4000))
     (tmp_path / "cut_index.mp4").write_bytes(good.read_bytes()[:-3000])  # MP4's index is at the end: unreadable
+    with av.open(str(good)) as source:  # one frame's bytes overwritten: FFmpeg refuses that packet
+        packets = [(p.pos, p.size) for p in source.demux(source.streams.video[0]) if p.size]
+    damaged = bytearray(good.read_bytes())
+    position, size = packets[10]
+    damaged[position:position + size] = b"\xff" * size
+    (tmp_path / "damaged.mp4").write_bytes(bytes(damaged))
     out = tmp_path / "out"
 
     rc = main(["restore", str(tmp_path / "junk.mp4"), str(tmp_path / "cut_index.mp4"), str(good), str(silent),
-               str(tmp_path / "cut.mkv"), "-o", str(out), "--model", str(tiny_model_file), "--device", "cpu"])
+               str(tmp_path / "cut.mkv"), str(tmp_path / "damaged.mp4"), "-o", str(out), "--model",
+               str(tiny_model_file), "--device", "cpu"])
     assert rc == 0
     assert "junk.mp4: not a readable video" in caplog.text
     assert "cut_index.mp4: not a readable video" in caplog.text
@@ -125,7 +132,15 @@ def test_bad_videos_get_a_message_and_the_batch_goes_on(tmp_path, tiny_model_fil
     cut_frames, _ = read_clip(out / "restored_videos" / "cut.mp4")
     assert 0 < len(cut_frames) < 20
     assert "cut.mkv" in caplog.text and "ends early" in caplog.text
-    assert sorted(p.name for p in (out / "restored_videos").iterdir()) == ["cut.mp4", "good.mp4", "silent.mp4"]
+    # The damaged frame is skipped and every later frame keeps its time, so the sound stays in sync.
+    assert "damaged.mp4: skipped an undecodable frame near" in caplog.text
+    with av.open(str(out / "restored_videos" / "damaged.mp4")) as restored:
+        times = [frame.time for frame in restored.decode(video=0)]
+    steps = np.round(np.diff(times), 3).tolist()
+    assert len(times) == 19 and times[-1] == pytest.approx(1.9)  # the end did not move
+    assert sorted(steps) == [0.1] * 17 + [0.2]  # one gap where the frame was lost
+    assert sorted(p.name for p in (out / "restored_videos").iterdir()) == ["cut.mp4", "damaged.mp4", "good.mp4",
+                                                                            "silent.mp4"]
     # Faces were restored (the stand-in detector finds one per frame) and the inputs were left alone.
     assert "20 faces restored in 20 frames (1 tracked)" in caplog.text
     assert (tmp_path / "good.mp4").read_bytes() == good.read_bytes()

@@ -62,6 +62,7 @@ def restore_videos(videos: list[Path], args: argparse.Namespace, restorer: Resto
                    protected: set[Path]) -> tuple[list[str], list[str], int]:
     """Restore each video; returns ``(done, failed, faces)``. One bad video never stops the others."""
     from hifacegan.cli.restore import MAX_OUTPUT_PIXELS, _unique_stems
+    from hifacegan.faces.detect import DetectorUnavailableError
     from hifacegan.video.pipeline import VideoError, VideoOptions, restore_video, video_output_path
 
     if not 0 <= args.video_crf <= 51:
@@ -85,6 +86,9 @@ def restore_videos(videos: list[Path], args: argparse.Namespace, restorer: Resto
             continue
         try:
             report = restore_video(video, target, restorer, options)
+        except DetectorUnavailableError as exc:
+            logger.error("%s", exc)  # concerns every video, not this one
+            return done, failed + [str(v) for v in videos if str(v) not in done], faces
         except VideoError as exc:
             logger.error("%s", exc)
             failed.append(str(video))

@@ -26,8 +26,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from hifacegan.degradations import TASKS, DegradationConfig, contact_sheet, degrade, rng_for
 from hifacegan.cli._types import positive_float
+from hifacegan.degradations import TASKS, DegradationConfig, contact_sheet, degrade, rng_for
 from hifacegan.io import DEFAULT_MAX_PIXELS, MAX_MEGAPIXELS_ENV
 
 logger = logging.getLogger(__name__)

@@ -213,7 +213,10 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
                     sink.mux(packet)
             sink.close()
         except BaseException:
-            sink.close()
+            try:
+                sink.close()
+            except av.FFmpegError:
+                pass  # the original error is the one to report
             Path(tmp).unlink(missing_ok=True)
             raise
         report.tracks = tracker.track_count
