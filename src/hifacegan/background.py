@@ -3,10 +3,9 @@
 GFPGAN restores the background with a second network (Real-ESRGAN) and warns that it is too slow on
 a CPU. Here the face model itself can do it (the HiFaceGAN paper shows it renovating whole scenes):
 ``restore --bg model`` enlarges the photo by Lanczos and passes it through the generator in
-overlapping tiles, blended with linear ramps so no seam shows. It costs about one forward of a
-512x512 tile per 0.2 MP of output (about 1.3 s each for the shipped model on a laptop-class CPU),
-so a 2 MP photo takes ~15 s, against ~0.1 s for the whole photo with faces only: hence the default
-``--bg lanczos``.
+overlapping tiles, blended with linear ramps so no seam shows. It costs 11-19 s per output megapixel
+with the shipped model on the project's 2-core CPU (``benchmarks/background_speed.py``): 35-120 times
+the whole photo restored with a Lanczos background. Hence the default ``--bg lanczos``.
 
 Either is a :data:`BackgroundUpsampler` for :class:`hifacegan.restorer.Restorer`
 (``Restorer(..., background_upsampler=...)``).

@@ -23,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="append _TEXT to the names of restored photos, faces and videos, as GFPGAN's --suffix "
                         "(restored_imgs/<stem>_TEXT.<ext>, restored_faces/<stem>_<k>_TEXT.png)")
     parser.add_argument("--bg", choices=("lanczos", "model"), default="lanczos",
-                        help="background: lanczos (enlarged by --upscale, ~0.1 s per photo) or model (enlarged, then "
-                        "restored by the model in overlapping 512-px tiles: ~1.3 s per 0.2 MP of output on a laptop "
-                        "CPU with the shipped model; GFPGAN's bg_upsampler); default lanczos")
+                        help="background: lanczos (enlarged by --upscale, under 0.05 s per photo) or model "
+                        "(enlarged, then restored by the model in overlapping 512-px tiles, as GFPGAN's bg_upsampler: "
+                        "11-19 s per output megapixel on a 2-core CPU with the shipped model); default lanczos")
     parser.add_argument("--bg-tile", type=_tile_size, default=512, metavar="PX",
                         help="with --bg model: tile side in pixels (tiles overlap by 48 px and are cross-faded); "
                         "0: the whole image at once (memory ~0.5 GB per megapixel); default 512")

@@ -118,7 +118,10 @@ def split_video_inputs(entries: list[str]) -> tuple[list[str], list[Path]]:
     for entry in entries:
         path = Path(entry)
         if path.is_file() or (not path.exists() and not glob.has_magic(entry)):
-            (videos.append(path) if path.suffix.lower() in VIDEO_EXTENSIONS else images.append(entry))
+            if path.suffix.lower() in VIDEO_EXTENSIONS:
+                videos.append(path)  # a missing one is reported by name with the others
+            else:
+                images.append(entry)
             continue
         if path.is_dir():
             matches = sorted(path.iterdir())
