@@ -19,8 +19,9 @@ def pan_frames(photo: np.ndarray, frames: int, margin: int = 8) -> list[np.ndarr
 
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: int, audio_rate: int | None = 22050,
-               container: str | None = None) -> Path:
-    """Encode ``frames`` (uint8 RGB) as H.264 at ``fps``, with a sine of the same duration as AAC audio."""
+               container: str | None = None, audio_codec: str = "aac") -> Path:
+    """Encode ``frames`` (uint8 RGB) as H.264 at ``fps``, with a sine of the same duration as audio
+    (AAC, or ``pcm_s16le`` for a container that holds it)."""
     import av
 
     height, width = frames[0].shape[:2]
@@ -29,7 +30,7 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int, audio_rate: int |
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         audio = None
         if audio_rate:
-            audio = sink.add_stream("aac", rate=audio_rate)
+            audio = sink.add_stream(audio_codec, rate=audio_rate)
             audio.layout = "mono"
         for index, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -39,8 +40,11 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int, audio_rate: int |
         if audio is not None:
             samples = round(audio_rate * len(frames) / fps)
             wave = (0.3 * np.sin(2 * np.pi * SINE_HZ * np.arange(samples) / audio_rate)).astype(np.float32)
+            sample_format = "flt" if audio_codec == "aac" else "s16"
+            if sample_format == "s16":
+                wave = (wave * 32767).astype(np.int16)
             for start in range(0, samples, 1024):
-                chunk = av.AudioFrame.from_ndarray(wave[None, start:start + 1024], format="flt", layout="mono")
+                chunk = av.AudioFrame.from_ndarray(wave[None, start:start + 1024], format=sample_format, layout="mono")
                 chunk.sample_rate, chunk.pts = audio_rate, start
                 for packet in audio.encode(chunk):
                     sink.mux(packet)

@@ -187,3 +187,16 @@ def test_the_smoothing_reaches_the_alignment(tmp_path, tiny_model_file, monkeypa
 
     unsmoothed = flicker(SmoothingConfig(min_cutoff_hz=1e6))  # a cut-off far above the frame rate: no filtering
     assert flicker(SmoothingConfig()) < 0.7 * unsmoothed
+
+
+def test_audio_mp4_cannot_hold_is_re_encoded_as_aac(tmp_path, tiny_model_file, monkeypatch, caplog):
+    monkeypatch.setattr(restorer_module, "default_detector", _CentreFace)
+    clip = write_clip(tmp_path / "pcm.mov", [_scene()] * 10, fps=10, audio_rate=8000, container="mov",
+                      audio_codec="pcm_s16le")
+    rc = main(["restore", str(clip), "-o", str(tmp_path / "out"), "--model", str(tiny_model_file), "--device", "cpu"])
+    assert rc == 0 and "re-encoded as AAC (MP4 cannot hold pcm_s16le)" in caplog.text
+    frames, info = read_clip(tmp_path / "out" / "restored_videos" / "pcm.mp4")
+    assert len(frames) == 10 and info["audio_codec"] == "aac" and info["audio_rate"] == 8000
+    assert len(info["audio"]) == pytest.approx(8000, rel=0.2)  # one second of sound, give or take AAC's padding
+    spectrum = np.abs(np.fft.rfft(info["audio"]))
+    assert np.fft.rfftfreq(len(info["audio"]), 1 / 8000)[spectrum.argmax()] == pytest.approx(SINE_HZ, abs=5)
