@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,6 +190,8 @@ class Restorer:
         batch_size: faces per forward pass (all faces of a typical photo go in one).
         fidelity_weight: the realness/fidelity knob in ``[0, 1]`` (CodeFormer's ``w``): mix this share
             of the shipped ``fidelity`` model's output into ``model``'s (:class:`~hifacegan.models.blend.FidelityBlend`).
+        background_upsampler: ``(image, factor) -> enlarged image`` for the background, as GFPGAN's
+            ``bg_upsampler`` (see :mod:`hifacegan.background`); ``None``: plain bicubic.
 
     Raises:
         hifacegan.models.pretrained.NoDefaultModelError: ``model=None`` and no default model is shipped.
@@ -199,7 +202,8 @@ class Restorer:
     def __init__(self, model: nn.Module | str | os.PathLike | None = None, device: str | torch.device | None = None,
                  *, arch: str | None = None, detector: FaceDetector | None = None, face_size: int | None = None,
                  template: np.ndarray | list | None = None, batch_size: int = 16,
-                 color_fix: bool | None = None, fidelity_weight: float = 0.0) -> None:
+                 color_fix: bool | None = None, fidelity_weight: float = 0.0,
+                 background_upsampler: Callable[[np.ndarray, float], np.ndarray] | None = None) -> None:
         self.device = resolve_device(device)
         self.model = _load(model, arch, self.device)
         card: dict[str, Any] = dict(getattr(self.model, "model_card", None) or {})
@@ -217,6 +221,7 @@ class Restorer:
         self.batch_size = batch_size
         self.color_fix = card_color_fix(self.model) if color_fix is None else color_fix
         self.mask = face_mask(self.face_size)
+        self.background_upsampler = background_upsampler
 
     @property
     def detector(self) -> FaceDetector:
@@ -278,7 +283,8 @@ class Restorer:
         faces = list(self.detector(rgb))
         detected = len(faces)
         faces = _select_faces(faces, rgb.shape[:2], only_center_face, max_faces)
-        background = _resize(rgb, upscale)
+        background = _resize(rgb, upscale) if self.background_upsampler is None else self.background_upsampler(
+            rgb, upscale)
         # The exact per-axis factors after rounding the new size, so faces land where they were.
         factors = (background.shape[1] / rgb.shape[1], background.shape[0] / rgb.shape[0])
         if alpha is not None:

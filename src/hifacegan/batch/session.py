@@ -92,14 +92,17 @@ def outputs_complete(path: Path, stem: str, args: argparse.Namespace) -> bool:
     the comparison) last, so its presence means the unit is complete. Its suffix follows ``--ext``; a photo
     with transparency is written as PNG, so PNG also counts.
     """
+    from hifacegan.cli._restore_video import name_tag
+
     out = args.output
+    tag = name_tag(args)  # --suffix, as _process names the restored files
     if args.aligned:
-        return (out / "restored_faces" / f"{stem}.png").is_file() and (out / "cmp" / f"{stem}.png").is_file()
+        return (out / "restored_faces" / f"{stem}{tag}.png").is_file() and (out / "cmp" / f"{stem}.png").is_file()
     if args.ext == "auto":
         suffix = path.suffix.lower() if path.suffix.lower() in IMAGE_EXTENSIONS else ".png"
     else:
         suffix = "." + args.ext
-    return any((out / "restored_imgs" / f"{stem}{candidate}").is_file() for candidate in {suffix, ".png"})
+    return any((out / "restored_imgs" / f"{stem}{tag}{candidate}").is_file() for candidate in {suffix, ".png"})
 
 
 @dataclass

@@ -144,8 +144,18 @@ def run(args: argparse.Namespace) -> int:
             write_image(args.save_images / task / row / f"{stem}.png", image)
 
     config = DegradationConfig().scaled_for_size(args.face_size) if args.face_size else None
-    results = run_task_benchmark(faces, args.tasks, args.seed, restore, evaluator, args.batch_size,
-                                 sink=save if args.save_images else None, config=config)
+    from tqdm import tqdm
+
+    # One tick per face restored, over every task: the model is the slow part (disable=None: terminals only).
+    with tqdm(total=len(faces) * len(args.tasks), desc="benchmark-tasks", unit="face", disable=None) as bar:
+
+        def restore_and_count(images: list[np.ndarray]) -> list[np.ndarray]:
+            restored = restore(images)
+            bar.update(len(images))
+            return restored
+
+        results = run_task_benchmark(faces, args.tasks, args.seed, restore_and_count, evaluator, args.batch_size,
+                                     sink=save if args.save_images else None, config=config)
     title = (f"{len(faces)} faces from {args.data}"
              + (f" at {args.size} px" if args.size else "")
              + (f", degradations scaled to {args.face_size} px faces" if args.face_size else "")

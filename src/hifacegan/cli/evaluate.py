@@ -7,6 +7,8 @@ and a JSON summary (``{"<metric>": mean, ..., "skipped": {...}, "unavailable": {
 optional package is missing is reported once, with where to put it, and the others still run.
 Beyond the paper's metrics: ``sharpness`` (ratio of luma gradient energy to the reference's, ideal
 1) and ``fd_mobilenet`` (an FID-style set distance on offline MobileNetV2 features, not FID).
+``--sheet FILE.jpg`` also draws input | restored | reference side by side (``--input DIR``), capped at
+``--sheet-rows`` rows (see :mod:`hifacegan.metrics.comparison_sheet`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import json
 import logging
 from pathlib import Path
 
-from hifacegan.io import OutputPathError, atomic_write_bytes, check_output_dir, list_images
+from hifacegan.io import OutputPathError, atomic_write_bytes, check_output_dir, list_images, write_image
+from hifacegan.metrics.comparison_sheet import MAX_SHEET_ROWS
 from hifacegan.metrics.evaluation import (
     ALL_METRICS,
     EvaluationOptions,
@@ -102,6 +105,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write per-image values here")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the summary here")
     parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N pairs (sorted by stem)")
+    parser.add_argument("--sheet", type=Path, metavar="FILE.jpg",
+                        help="write a labelled contact sheet here: one row per image, columns input | restored | "
+                        "reference, each captioned with its stem and first metrics")
+    parser.add_argument("--input", type=Path, metavar="DIR",
+                        help="the degraded inputs, paired by stem: the sheet's first column")
+    parser.add_argument("--sheet-rows", type=int, default=16, metavar="N",
+                        help=f"rows of the sheet: the first N images by stem (default 16, at most {MAX_SHEET_ROWS})")
     add_metric_options(parser)
     parser.set_defaults(func=run)
 
@@ -122,10 +132,17 @@ def write_report(report: EvaluationReport, csv_path: Path | None, json_path: Pat
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse a --csv/--json that is a folder, an input image, the other output, or in an unwritable folder."""
-    outputs = [(path, role) for path, role in ((args.csv, "--csv"), (args.json, "--json")) if path is not None]
-    if len(outputs) == 2 and args.csv.resolve() == args.json.resolve():
-        raise OutputPathError(f"--csv and --json are the same file {args.csv}; give them different names")
-    folders = [folder for folder in (args.restored, args.reference) if folder is not None]
+    outputs = [(path, role) for path, role in ((args.csv, "--csv"), (args.json, "--json"), (args.sheet, "--sheet"))
+               if path is not None]
+    for k, (path, role) in enumerate(outputs):
+        for other, other_role in outputs[k + 1:]:
+            if path.resolve() == other.resolve():
+                raise OutputPathError(f"{role} and {other_role} are the same file {path}; give them different names")
+    if args.sheet is not None and args.sheet.suffix.lower() not in (".jpg", ".jpeg", ".png", ".webp"):
+        raise OutputPathError(f"--sheet {args.sheet}: name a .jpg, .png or .webp file")
+    if not 1 <= args.sheet_rows <= MAX_SHEET_ROWS:
+        raise OutputPathError(f"--sheet-rows must be between 1 and {MAX_SHEET_ROWS}, got {args.sheet_rows}")
+    folders = [folder for folder in (args.restored, args.reference, args.input) if folder is not None]
     inputs = {path.resolve() for folder in folders for path in list_images(folder)}
     for path, role in outputs:
         if path.is_dir():
@@ -137,7 +154,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for folder, role in ((args.restored, "--restored"), (args.reference, "--reference")):
+    for folder, role in ((args.restored, "--restored"), (args.reference, "--reference"), (args.input, "--input")):
         if folder is not None and not folder.is_dir():
             logger.error("%s %s is not a folder", role, folder)
             return 2
@@ -161,7 +178,30 @@ def run(args: argparse.Namespace) -> int:
     settings = {"restored": str(args.restored), "reference": None if args.reference is None else str(args.reference),
                 "crop_border": args.crop_border, "y_channel": args.y_channel, "face_box": args.face_box}
     write_report(report, args.csv, args.json, settings)
+    if args.sheet is not None:
+        _write_sheet(report, args)
     if report.images_measured == 0:
         logger.error("no image could be measured")
         return 1
     return 0
+
+
+def _write_sheet(report: EvaluationReport, args: argparse.Namespace) -> None:
+    """The contact sheet of ``--sheet`` (atomically; a failure is reported and leaves the numbers written)."""
+    from hifacegan.metrics.comparison_sheet import build_sheet, rows_from_report
+
+    if not report.rows:
+        logger.warning("--sheet: no image to show")
+        return
+    columns, rows = rows_from_report(report.rows, args.input, report.metrics, args.sheet_rows)
+    sheet, problems = build_sheet(columns, rows)
+    for problem in problems:
+        logger.warning("--sheet: %s", problem)
+    try:
+        write_image(args.sheet, sheet, jpeg_quality=90)
+    except (ValueError, OSError) as exc:
+        logger.error("could not write the sheet %s: %s", args.sheet, exc)
+        return
+    shown = f"the first {len(rows)} of {len(report.rows)}" if len(rows) < len(report.rows) else f"all {len(rows)}"
+    logger.info("wrote %s: %s image(s) x %s (%dx%d pixels)", args.sheet, shown, " | ".join(columns),
+                sheet.shape[1], sheet.shape[0])

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hifacegan.batch.session import BatchSession, add_batch_arguments, restore_photo, restorer_settings
+from hifacegan.cli import _restore_video
 from hifacegan.cli._types import positive_float, positive_int, unit_float
 from hifacegan.io import (
     DEFAULT_MAX_PIXELS,
@@ -68,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "inputs are never overwritten.",
         epilog="outputs: OUTDIR/restored_imgs/<stem>.<ext>, cropped_faces/<stem>_<k>.png, "
         "restored_faces/<stem>_<k>.png, cmp/<stem>_<k>.png; with --aligned: restored_faces/<stem>.png and "
-        "cmp/<stem>.png\n"
+        "cmp/<stem>.png; videos: restored_videos/<stem>.mp4\n"
         "examples:\n"
         "  hifacegan restore photos/ -o results/ --upscale 2\n"
         "  hifacegan restore 'scans/*.jpg' -o results/ --model lipspade_48.pth --max-faces 10\n"
@@ -81,17 +82,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="a shipped model, renovation (the paper's GAN at 512 px: sharp, realistic) or fidelity "
                         "(128-px regressor: closest to the input, softer), or a checkpoint: official .pth, BasicSR .pth "
                         "or hifacegan .safetensors (default: the package's default model)")
-    parser.add_argument("--weight", type=unit_float, default=0.0, metavar="W",
+    parser.add_argument("-w", "--weight", type=unit_float, default=0.0, metavar="W",
                         help="realness/fidelity knob in [0, 1], as CodeFormer's w: mix this share of the fidelity "
                         "model's output into the model's (default 0: the model alone)")
     parser.add_argument("--arch", choices=("hifacegan", "lipspade", "spade"),
                         help="generator variant of --model (default: inferred from its keys)")
     parser.add_argument("--aligned", action="store_true",
                         help="inputs are aligned face crops: restore each whole, at its own size")
-    parser.add_argument("--only-center-face", action="store_true", help="restore only the face nearest the centre")
-    parser.add_argument("--upscale", type=positive_float, default=1.0, metavar="N",
-                        help="resize the whole photo by N (bicubic background, faces pasted at full size; default 1; "
-                        "ignored with --aligned)")
+    parser.add_argument("--only-center-face", "--only_center_face", action="store_true",
+                        help="restore only the face nearest the centre")
+    parser.add_argument("-s", "--upscale", type=positive_float, default=1.0, metavar="N",
+                        help="resize the whole photo by N (background as --bg says, faces pasted at full size; "
+                        "default 1; ignored with --aligned)")
     parser.add_argument("--ext", choices=("auto", "png", "jpg"), default="auto",
                         help="format of restored_imgs/ (auto: as the input; default auto)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
@@ -106,6 +108,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="keep each face's colours and shading from the input, the model's details on top "
                         "(default: as the model card says; off for the shipped model)")
     add_batch_arguments(parser)  # --skip-existing, --shard, --engine ray (hifacegan.batch)
+    _restore_video.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -120,9 +123,10 @@ def run(args: argparse.Namespace) -> int:
     from hifacegan.models.checkpoint import CheckpointError
     from hifacegan.restorer import Restorer
 
-    inputs = list_images(args.inputs)
-    if not inputs:
-        logger.error("no images found in %s", " ".join(args.inputs))
+    image_inputs, videos = _restore_video.split_video_inputs(args.inputs)  # videos: OUTDIR/restored_videos/
+    inputs = list_images(image_inputs) if image_inputs else []
+    if not inputs and not videos:
+        logger.error("no images or videos found in %s", " ".join(args.inputs))
         return 1
     try:  # a bad -o or pixel bound is found now, not after every input was restored
         _check_output_folders(args.output, ("restored_faces", "cmp") if args.aligned else _FOLDERS)
@@ -145,10 +149,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         logger.error("%s", exc)
         return 2
-    logger.info("model %s on %s; %d input file(s)%s", model, restorer.device, len(inputs),
+    _restore_video.configure_background(restorer, args)
+    logger.info("model %s on %s; %d input file(s)%s", model, restorer.device, len(inputs) + len(videos),
                 "" if args.aligned else f"; faces aligned to {restorer.face_size}x{restorer.face_size}")
 
-    protected = {_resolved(path) for path in inputs}
+    protected = {_resolved(path) for path in inputs + videos}
     stems = _unique_stems(inputs)
     try:  # this process's shard, less the photos already complete (--skip-existing); appends OUT/manifest.jsonl
         batch = BatchSession.start(inputs, stems, args)
@@ -187,12 +192,16 @@ def run(args: argparse.Namespace) -> int:
             else:
                 tally.done.append(str(path))
                 tally.faces += outcomes[path].faces
+    if videos:  # after the photos, in this process (--shard and --skip-existing apply to photos)
+        done, failed, faces = _restore_video.restore_videos(videos, args, restorer, max_pixels, protected)
+        tally.done, tally.failed, tally.faces = tally.done + done, tally.failed + failed, tally.faces + faces
     elapsed = time.perf_counter() - started
+    total = len(batch.todo) + len(videos)
     logger.info("processed %d of %d file(s), restored %d face(s), in %.1f s (%.2f s per file); results in %s",
-                len(tally.done), len(batch.todo), tally.faces, elapsed, elapsed / max(len(batch.todo), 1), args.output)
+                len(tally.done), total, tally.faces, elapsed, elapsed / max(total, 1), args.output)
     if tally.failed:
         logger.warning("%d file(s) could not be processed: %s", len(tally.failed), ", ".join(tally.failed))
-    return 0 if tally.done or batch.skipped or not batch.todo else 1
+    return 0 if tally.done or batch.skipped or not total else 1
 
 
 class _RefusedError(Exception):
@@ -203,10 +212,11 @@ def _process(path: Path, stem: str, args: argparse.Namespace, restorer: Restorer
              started: float, max_pixels: int) -> int:
     """Restore one file and write its outputs; returns the number of faces restored."""
     out = args.output
+    tag = _restore_video.name_tag(args)  # GFPGAN's --suffix
     loaded = read_image(path, max_pixels=max_pixels)
     image = loaded.rgb if loaded.alpha is None else np.dstack([loaded.rgb, loaded.alpha])
     if args.aligned:
-        targets = [out / "restored_faces" / f"{stem}.png", out / "cmp" / f"{stem}.png"]
+        targets = [out / "restored_faces" / f"{stem}{tag}.png", out / "cmp" / f"{stem}.png"]
         _check_targets(path, targets, protected)
         result = restorer.enhance(image, aligned=True)
         atomic_write_files({targets[0]: encode_image(result.restored_faces[0], ".png"),
@@ -223,12 +233,12 @@ def _process(path: Path, stem: str, args: argparse.Namespace, restorer: Restorer
                             f"{out_pixels / 1e6:.0f} MP, more than the {MAX_OUTPUT_PIXELS / 1e6:.0f} MP this tool "
                             "writes; use a smaller --upscale")
     suffix, notes = _output_suffix(path, args.ext, loaded.alpha is not None, loaded.bit_depth)
-    photo_target = out / "restored_imgs" / f"{stem}{suffix}"
+    photo_target = out / "restored_imgs" / f"{stem}{tag}{suffix}"
     _check_targets(path, [photo_target], protected)
     result = restorer.enhance(image, only_center_face=args.only_center_face, upscale=args.upscale,
                               max_faces=args.max_faces)
     count = len(result.restored_faces)
-    face_targets = [(out / "cropped_faces" / f"{stem}_{k}.png", out / "restored_faces" / f"{stem}_{k}.png",
+    face_targets = [(out / "cropped_faces" / f"{stem}_{k}.png", out / "restored_faces" / f"{stem}_{k}{tag}.png",
                      out / "cmp" / f"{stem}_{k}.png") for k in range(count)]
     _check_targets(path, [t for group in face_targets for t in group], protected)
     # Every output of the photo is encoded first and written as one unit: a failure leaves none of them.

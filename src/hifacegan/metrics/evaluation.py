@@ -524,7 +524,7 @@ def evaluate_folders(restored_dir: str | os.PathLike, reference_dir: str | os.Pa
         options: computation settings and file locations.
         evaluator: a ready :class:`Evaluator` to reuse (then ``metrics``/``options`` are ignored).
         limit: evaluate only the first ``limit`` pairs (sorted by stem).
-        progress: show a progress bar on stderr.
+        progress: show a progress bar on stderr when it is a terminal.
 
     Returns:
         The report; unpaired or unreadable files are in ``report.skipped``.
@@ -547,7 +547,9 @@ def evaluate_folders(restored_dir: str | os.PathLike, reference_dir: str | os.Pa
         run.unmatched_references = sorted(p.stem for p in list_images(reference_dir) if p.stem not in restored_stems)
         if run.unmatched_references:
             logger.info("%d reference images have no restored image (not evaluated)", len(run.unmatched_references))
-    for stem, restored_path, reference_path in tqdm(pairs, disable=not progress, unit="image"):
+    # disable=None: the bar shows only when stderr is a terminal (not in logs, pipes or CI).
+    for stem, restored_path, reference_path in tqdm(pairs, desc="evaluate", unit="image",
+                                                    disable=None if progress else True):
         paths = {"restored_file": str(restored_path),
                  "reference_file": None if reference_path is None else str(reference_path)}
         start = time.perf_counter()

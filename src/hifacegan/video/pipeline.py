@@ -1,0 +1,354 @@
+"""Restore the faces of every frame of a video and write an H.264 MP4 with the original audio (PyAV).
+
+Frames are decoded, restored and encoded one at a time (memory does not grow with the video's length).
+Faces are tracked across frames and their landmarks smoothed (:mod:`hifacegan.video.tracking`) before
+alignment, so the restored faces do not shimmer. The audio stream is copied packet for packet when MP4
+can hold its codec (AAC, MP3, Opus, ALAC, FLAC, AC-3), else re-encoded as AAC. Each frame keeps its
+presentation time, so an undecodable frame leaves the previous one on screen and the sound stays in sync.
+
+Bad input: a file that is not a video, or has no video stream, fails with a clear message; an
+undecodable frame is skipped with a note; a truncated file is restored up to where it breaks. The video
+is written to a temporary file in the output folder, renamed when complete; if restoring stops part-way
+(out of memory, disk full), the frames already restored are kept as ``<stem>.partial.mp4``.
+"""
+
+from __future__ import annotations
+
+import copy
+import glob
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hifacegan.io import float_to_uint8
+from hifacegan.video.tracking import FaceTracker, SmoothingConfig
+
+if TYPE_CHECKING:
+    from hifacegan.restorer import Restorer
+
+__all__ = ["VIDEO_EXTENSIONS", "VideoError", "VideoOptions", "VideoReport", "restore_video", "split_video_inputs",
+           "video_output_path"]
+
+logger = logging.getLogger(__name__)
+
+# Not ".ts": in a folder it is more often TypeScript than an MPEG transport stream.
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+VIDEO_FOLDER = "restored_videos"
+VIDEO_INSTALL_HINT = 'pip install "hifacegan[video]" (PyAV)'
+# Audio codecs an MP4 file can hold as they are; anything else (PCM, Vorbis...) is re-encoded as AAC.
+_MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "opus", "alac", "flac", "ac3", "eac3"})
+# Visually near-lossless H.264: the restored details should not be lost again to compression.
+_DEFAULT_CRF = 18
+
+
+class VideoError(Exception):
+    """This video cannot be restored (the message names the file and says why)."""
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How to restore a video; the face options mean what they do for photos.
+
+    Attributes:
+        max_pixels: refuse videos whose frames have more pixels (judged from the stream header).
+        max_output_pixels: refuse when the upscaled frame would have more pixels.
+        upscale: resize every frame by this factor (H.264 needs even sides: they are rounded down to even).
+        only_center_face: restore only the face nearest the centre of each frame.
+        max_faces: restore at most this many faces per frame (the largest).
+        crf: H.264 constant rate factor (lower is better quality, larger files).
+        smoothing: landmark filter and face matching settings.
+        progress: show a progress bar (``None``: when stderr is a terminal).
+    """
+
+    max_pixels: int
+    max_output_pixels: int
+    upscale: float = 1.0
+    only_center_face: bool = False
+    max_faces: int | None = None
+    crf: int = _DEFAULT_CRF
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    progress: bool | None = None
+
+
+@dataclass
+class VideoReport:
+    """What happened to one video."""
+
+    frames: int = 0
+    faces: int = 0
+    frames_with_faces: int = 0
+    tracks: int = 0
+    undecodable_frames: int = 0
+    unrestored_frames: int = 0
+    truncated: str | None = None
+    audio: str = "none"
+    fps: Fraction = Fraction(0)
+    size: tuple[int, int] = (0, 0)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        parts = [f"{self.frames} frames at {float(self.fps):.3g} fps, {self.size[0]}x{self.size[1]}",
+                 f"{self.faces} faces restored in {self.frames_with_faces} frames ({self.tracks} tracked)",
+                 f"audio {self.audio}"]
+        if self.undecodable_frames:
+            parts.append(f"{self.undecodable_frames} undecodable frame(s) skipped")
+        if self.unrestored_frames:
+            parts.append(f"{self.unrestored_frames} frame(s) written unrestored")
+        if self.truncated:
+            parts.append(f"the input ends early ({self.truncated}): restored up to there")
+        return "; ".join(parts)
+
+
+def split_video_inputs(entries: list[str]) -> tuple[list[str], list[Path]]:
+    """Split restore's INPUT arguments into what the photo reader takes and the video files.
+
+    Files named with a video extension are videos; folders and globs contribute the videos they hold
+    and are also kept for the photo reader (which takes only images from them).
+    """
+    images: list[str] = []
+    videos: list[Path] = []
+    for entry in entries:
+        path = Path(entry)
+        if path.is_file() or (not path.exists() and not glob.has_magic(entry)):
+            if path.suffix.lower() in VIDEO_EXTENSIONS:
+                videos.append(path)  # a missing one is reported by name with the others
+            else:
+                images.append(entry)
+            continue
+        if path.is_dir():
+            matches = sorted(path.iterdir())
+        else:
+            matches = sorted(Path(p) for p in glob.glob(entry))
+        found = [p for p in matches if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
+        videos.extend(found)
+        if path.is_dir() or len(found) < len(matches) or not matches:
+            images.append(entry)
+    unique: dict[Path, Path] = {}
+    for video in videos:
+        unique.setdefault(video.resolve() if video.exists() else video, video)
+    return images, list(unique.values())
+
+
+def video_output_path(out: Path, stem: str, suffix: str = "") -> Path:
+    """Where the restored video of ``stem`` goes: ``OUTDIR/restored_videos/<stem><suffix>.mp4``."""
+    return out / VIDEO_FOLDER / f"{stem}{suffix}.mp4"
+
+
+def _import_av() -> Any:
+    try:
+        import av
+    except ImportError as exc:
+        raise VideoError(f"restoring videos needs PyAV: {VIDEO_INSTALL_HINT}") from exc
+    return av
+
+
+def _even(value: float) -> int:
+    # yuv420p (what every player reads) stores colour at half resolution: both sides must be even.
+    return max(2, int(value) // 2 * 2)
+
+
+def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOptions) -> VideoReport:
+    """Restore every frame of ``path`` and write the result to ``target`` (an ``.mp4``) atomically.
+
+    Raises:
+        VideoError: not a readable video, no video stream, frames too large, or restoring stopped
+            part-way (the message says where the partial result was kept).
+    """
+    av = _import_av()
+    try:
+        source = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoError(f"{path}: not a readable video (damaged, cut short, or not a video at all): {exc}") from exc
+    with source:
+        if not source.streams.video:
+            raise VideoError(f"{path}: has no video stream")
+        video_in = source.streams.video[0]
+        video_in.thread_type = "AUTO"
+        report = VideoReport()
+        width, height = video_in.codec_context.width, video_in.codec_context.height
+        if width <= 0 or height <= 0:
+            raise VideoError(f"{path}: the video stream has no frame size; the file is probably damaged")
+        if width * height > options.max_pixels:
+            raise VideoError(f"{path}: frames of {width}x{height} ({width * height / 1e6:.1f} MP) are more than the "
+                             f"bound of {options.max_pixels / 1e6:g} MP; raise it with --max-megapixels")
+        out_width, out_height = _even(round(width * options.upscale)), _even(round(height * options.upscale))
+        if out_width * out_height > options.max_output_pixels:
+            raise VideoError(f"{path}: {width}x{height} upscaled by {options.upscale:g} would be "
+                             f"{out_width * out_height / 1e6:.0f} MP per frame; use a smaller --upscale")
+        fps = Fraction(video_in.average_rate or video_in.guessed_rate or 25).limit_denominator(100_000)
+        report.fps, report.size = fps, (out_width, out_height)
+        audio_in = source.streams.audio[0] if source.streams.audio else None
+        tracker = FaceTracker(restorer.detector, float(fps), options.smoothing)
+        # A shallow copy shares the loaded model; only its detector is swapped for the tracking one.
+        frame_restorer = copy.copy(restorer)
+        frame_restorer._detector = tracker
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=".hfg", suffix=".mp4", dir=target.parent)
+        os.close(handle)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a written video should be readable like any output
+        started = time.perf_counter()
+        sink = av.open(tmp, "w", format="mp4")
+        stopped: BaseException | None = None
+        try:
+            video_out = sink.add_stream("libx264" if "libx264" in av.codecs_available else "h264", rate=fps,
+                                        options={"crf": str(options.crf)})
+            video_out.width, video_out.height, video_out.pix_fmt = out_width, out_height, "yuv420p"
+            video_out.codec_context.time_base = 1 / fps
+            audio_out = _add_audio(sink, audio_in, report)
+            try:
+                _transcode(source, video_in, audio_in, sink, video_out, audio_out, frame_restorer, tracker, options,
+                           report, path)
+            except (MemoryError, OSError, RuntimeError, KeyboardInterrupt) as exc:
+                stopped = exc  # keep what was restored: close the file properly below, then say so
+            for packet in video_out.encode():
+                sink.mux(packet)
+            if audio_out is not None and report.audio.startswith("re-encoded"):
+                for packet in audio_out.encode():
+                    sink.mux(packet)
+            sink.close()
+        except BaseException:
+            try:
+                sink.close()
+            except av.FFmpegError:
+                pass  # the original error is the one to report
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        report.tracks = tracker.track_count
+        report.seconds = time.perf_counter() - started
+        if report.frames == 0:
+            Path(tmp).unlink(missing_ok=True)
+            reason = f" ({report.truncated})" if report.truncated else ""
+            raise VideoError(f"{path}: no frame could be decoded{reason}")
+        if stopped is not None:
+            partial = target.with_name(f"{target.stem}.partial.mp4")
+            os.replace(tmp, partial)
+            if isinstance(stopped, KeyboardInterrupt):
+                raise stopped
+            raise VideoError(f"{path}: stopped after {report.frames} frames: {type(stopped).__name__}: {stopped}; "
+                             f"the frames restored so far are in {partial}") from stopped
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, target)
+        return report
+
+
+def _add_audio(sink: Any, audio_in: Any, report: VideoReport) -> Any:
+    """The output audio stream: a copy of the input's when MP4 can hold it, else AAC; ``None`` without audio."""
+    if audio_in is None:
+        return None
+    name = audio_in.codec_context.name
+    if name in _MP4_AUDIO_CODECS:
+        report.audio = f"copied ({name})"
+        return sink.add_stream_from_template(audio_in)
+    report.audio = f"re-encoded as AAC (MP4 cannot hold {name})"
+    stream = sink.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000)
+    stream.layout = audio_in.codec_context.layout.name if audio_in.codec_context.layout else "stereo"
+    return stream
+
+
+def _demux(source: Any, streams: list[Any], report: VideoReport) -> Iterator[Any]:
+    """The packets of ``streams``; a read error ends the stream early (a truncated or damaged file)."""
+    import av
+
+    packets = source.demux(*streams)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError as exc:
+            report.truncated = str(exc)
+            return
+        yield packet
+
+
+def _transcode(source: Any, video_in: Any, audio_in: Any, sink: Any, video_out: Any, audio_out: Any,
+               restorer: Restorer, tracker: FaceTracker, options: VideoOptions, report: VideoReport,
+               path: Path) -> None:
+    import av
+    from tqdm import tqdm
+
+    total = video_in.frames or None
+    if total is None and source.duration:
+        total = round(source.duration / av.time_base * float(report.fps)) or None
+    streams = [video_in] + ([audio_in] if audio_in is not None else [])
+    last_pts = -1
+    bar = tqdm(total=total, desc=path.name, unit="frame", disable=None if options.progress is None
+               else not options.progress, dynamic_ncols=True, leave=False)
+    with bar:
+        for packet in _demux(source, streams, report):
+            if packet.stream.type == "audio":
+                _write_audio(packet, sink, audio_out, report)
+                continue
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as exc:
+                report.undecodable_frames += 1
+                logger.warning("%s: skipped an undecodable frame near %.2f s: %s", path.name,
+                               float(packet.pts * packet.time_base) if packet.pts is not None else -1, exc)
+                continue
+            for frame in frames:
+                # Keep each frame's time (a skipped frame leaves a gap, not a shift of everything after it).
+                pts = last_pts + 1 if frame.time is None else max(round(frame.time * report.fps), last_pts + 1)
+                image = _restore_frame(frame.to_ndarray(format="rgb24"), restorer, options, report, path)
+                if image.shape[:2] != (video_out.height, video_out.width):
+                    image = image[:video_out.height, :video_out.width]  # rounded down to even sides
+                out_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+                out_frame.pts, out_frame.time_base, last_pts = pts, 1 / report.fps, pts
+                for out_packet in video_out.encode(out_frame):
+                    sink.mux(out_packet)
+                report.frames += 1
+                bar.update(1)
+                bar.set_postfix(faces=report.faces, refresh=False)
+    # A damaged or cut file can simply stop yielding packets: compare with what its header promised.
+    expected = total or 0
+    if report.truncated is None and report.frames + report.undecodable_frames < expected - 1:
+        report.truncated = f"{report.frames} of the {expected} frames its header announces"
+
+
+def _restore_frame(rgb: np.ndarray, restorer: Restorer, options: VideoOptions, report: VideoReport,
+                   path: Path) -> np.ndarray:
+    try:
+        result = restorer.enhance(rgb, only_center_face=options.only_center_face, upscale=options.upscale,
+                                  max_faces=options.max_faces)
+    except ValueError as exc:
+        # E.g. a non-finite model output: this frame goes out unrestored rather than stopping the video.
+        report.unrestored_frames += 1
+        logger.warning("%s: frame %d written unrestored: %s", path.name, report.frames, exc)
+        from hifacegan.background import lanczos_upscale
+
+        return float_to_uint8(lanczos_upscale(rgb.astype(np.float32) / 255.0, options.upscale))
+    faces = len(result.restored_faces)
+    report.faces += faces
+    report.frames_with_faces += bool(faces)
+    return result.to_uint8()
+
+
+def _write_audio(packet: Any, sink: Any, audio_out: Any, report: VideoReport) -> None:
+    if audio_out is None:
+        return
+    if report.audio.startswith("copied"):
+        if packet.dts is None:  # the demuxer's end-of-stream marker, not data
+            return
+        packet.stream = audio_out
+        sink.mux(packet)
+        return
+    import av
+
+    try:
+        decoded = packet.decode()
+    except av.FFmpegError:
+        return  # a damaged audio packet is a moment of silence, not a reason to stop
+    for frame in decoded:
+        frame.pts = None  # let the encoder number the resampled frames
+        for out_packet in audio_out.encode(frame):
+            sink.mux(out_packet)
