@@ -681,9 +681,10 @@ class Trainer:
         count, grid_rows = 0, None
         for batch in loader:
             degraded, target = self._to_device(batch)
-            with self._autocast():
-                output = model(degraded)
-            output = output.float().clamp(0, 1)
+            # The package's one restore path (pads to x32, clips to [0, 1]) in the trainer's arithmetic.
+            from hifacegan.inference import restore_tensor
+
+            output = restore_tensor(model, degraded, batch_size=len(degraded), precision="bf16" if self.amp else "fp32")
             sums["psnr"] += psnr_batch(output, target).sum().item()
             sums["ssim"] += ssim_batch(output, target).sum().item()
             if self._baseline is None:
