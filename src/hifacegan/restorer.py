@@ -222,6 +222,9 @@ class Restorer:
         self.runtime = runtime
         self.precision = precision
         self.autocast_dtype = None if runtime == "onnx" else autocast_dtype(precision, self.device)
+        arithmetic = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.autocast_dtype]
+        logger.info("model runs with %s, %s (precision %s)", "ONNX Runtime" if runtime == "onnx" else "PyTorch",
+                    arithmetic, precision)
         card: dict[str, Any] = dict(getattr(self.model, "model_card", None) or {})
         if fidelity_weight:
             from hifacegan.models.blend import FidelityBlend
