@@ -38,3 +38,32 @@ def count_gflops(fn: Callable[[], object]) -> float:
     with counter:
         fn()
     return counter.get_total_flops() / 1e9
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for the header of every table: figures are per machine."""
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def matmul_rates(repeats: int = 5, n: int = 2048) -> dict[str, float]:
+    """GFLOP/s of an ``n x n`` matrix product in fp32 and in bf16 on this CPU, now.
+
+    The yardstick of the speed tables: a network's GFLOP/s as a fraction of these, measured in the same
+    run, compares across machines and across a busy or a quiet moment, where seconds do not.
+    """
+    import torch
+
+    rates = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.rand(n, n).to(dtype), torch.rand(n, n).to(dtype)
+        rates[name] = 2 * n**3 / median_seconds(lambda a=a, b=b: a @ b, repeats) / 1e9
+    return rates

@@ -40,10 +40,10 @@ def add_face_arguments(parser: argparse.ArgumentParser, limit: int) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def model_restorer(model: Path | None) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+def model_restorer(model: Path | None, precision: str = "fp32") -> Callable[[list[np.ndarray]], list[np.ndarray]]:
     """The exact restore path of hifacegan benchmark-tasks (uint8 in and out, the card's colour fix), on CPU."""
-    from hifacegan.cli.benchmark_tasks import _model_restorer
+    from hifacegan import load_model, restore_faces
     from hifacegan.models.pretrained import default_model_path
 
-    restore, _color_fix = _model_restorer(model or default_model_path(), "cpu", batch_size=8, color_fix=None)
-    return restore
+    generator = load_model(model or default_model_path(), device="cpu")
+    return lambda faces: restore_faces(generator, faces, batch_size=8, precision=precision)

@@ -1,30 +1,69 @@
-"""Generator forward speed on this machine: seconds per forward, peak RSS, GFLOPs, GFLOP/s.
+"""Generator forward speed per precision and runtime, as fractions of the same run's matrix-product rates.
 
 Usage::
 
-    .venv/bin/python benchmarks/forward_speed.py                      # lipspade-48 and hifacegan-64, 128/256/512
-    .venv/bin/python benchmarks/forward_speed.py --models lipspade:48 --sizes 512 --repeats 5 --threads 2
-    .venv/bin/python benchmarks/forward_speed.py --device cuda --dtype bfloat16
+    .venv/bin/python benchmarks/forward_speed.py                                   # lipspade-48, 128 and 512 px
+    .venv/bin/python benchmarks/forward_speed.py --models lipspade:24 --sizes 128 --modes torch-fp32 torch-bf16
+    .venv/bin/python benchmarks/forward_speed.py --modes torch-fp32 torch-bf16+cl onnx-fp32 torch-bf16+compile
+    .venv/bin/python benchmarks/forward_speed.py --device cuda --modes torch-fp32 torch-bf16 torch-fp16
 
-Each (model, size) runs in a fresh subprocess so that peak RSS belongs to that configuration alone.
-FLOPs are counted with ``torch.utils.flop_counter`` (multiply-add = 2 FLOPs) on one forward.
-Weights are random (speed does not depend on their values); the model is prepared exactly as
-``hifacegan.load_model`` prepares it (spectral norm folded, eval mode).
+A mode is ``RUNTIME-PRECISION`` (``torch-fp32``, ``torch-bf16``, ``torch-fp16``, ``onnx-fp32``) with optional
+``+cl`` (channels_last) and ``+compile`` (``torch.compile``). Each (model, size) runs in a fresh subprocess
+that times its modes in interleaved rounds and reports the fastest (the median beside it), then measures
+the CPU's fp32 and bf16 rates on a 2048^2 matrix product; every row gives its GFLOP/s as a fraction of
+both, and its speed-up over the first mode -- ratios from one run, which compare across machines where
+seconds do not. FLOPs are counted with ``torch.utils.flop_counter`` on one fp32 forward (multiply-add = 2).
+Weights are random (speed does not depend on them), prepared as ``hifacegan.load_model`` prepares them.
+Time one configuration per ``quiet.sh`` call on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
+import statistics
 import subprocess
 import sys
+import tempfile
 
-from _timing import count_gflops, median_seconds  # benchmarks/_timing.py
+from _timing import count_gflops, cpu_name, matmul_rates  # benchmarks/_timing.py
 
 
-def measure(variant: str, ngf: int, size: int, repeats: int, threads: int, device: str, dtype: str,
-            channels_last: bool) -> dict:
+def build_runner(model, mode: str, device: str, threads: int, folder: str):
+    """``(forward(x), x_transform)`` for ``mode`` on a prepared fp32 generator."""
+    import torch
+
+    runtime, rest = mode.split("-", 1)
+    precision, *levers = rest.split("+")
+    if runtime == "onnx":
+        from hifacegan.onnx_runtime import export_onnx, load_onnx
+
+        generator = load_onnx(export_onnx(model, f"{folder}/model.onnx"), threads=threads)
+        return generator, lambda x: x
+    if runtime != "torch":
+        raise ValueError(f"unknown runtime in mode {mode!r}")
+    convert = (lambda x: x.contiguous(memory_format=torch.channels_last)) if "cl" in levers else (lambda x: x)
+    if "cl" in levers:
+        model = model.to(memory_format=torch.channels_last)
+    network = torch.compile(model) if "compile" in levers else model
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+    def forward(x):
+        with torch.autocast(device_type=device, dtype=dtype or torch.float32, enabled=dtype is not None):
+            return network(x)
+
+    return forward, convert
+
+
+def measure(variant: str, ngf: int, size: int, modes: list[str], repeats: int, threads: int, device: str) -> dict:
+    """Seconds per forward of every mode, timed in interleaved rounds (mode A, B, C, A, B, C, ...).
+
+    Interleaving and reporting the fastest round are what make ratios hold on a machine shared with other
+    work: a busy moment slows whichever mode it hits, and the minimum is the least disturbed forward.
+    """
+    import time
+
     import torch
 
     import hifacegan
@@ -32,51 +71,69 @@ def measure(variant: str, ngf: int, size: int, repeats: int, threads: int, devic
     torch.set_num_threads(threads)
     model = hifacegan.prepare_for_inference(hifacegan.create_model(variant, ngf=ngf)).to(device)
     x = torch.rand(1, 3, size, size, device=device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    autocast = torch.autocast(device_type=device, dtype=getattr(torch, dtype), enabled=dtype != "float32")
-    with torch.no_grad(), autocast:
-        gflops = count_gflops(lambda: model(x))  # also the warm-up forward
-        seconds = median_seconds(lambda: model(x), repeats, warmup=False,
-                                 sync=torch.cuda.synchronize if device == "cuda" else None)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if device == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated() / 2**20
-    return {"model": f"{variant}-{ngf}", "size": size, "seconds": seconds, "peak_mb": peak_mb,
-            "gflops": gflops, "gflops_per_s": gflops / seconds, "channels_last": channels_last}
+    with torch.no_grad():
+        gflops = count_gflops(lambda: model(x))
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    with tempfile.TemporaryDirectory() as folder, torch.inference_mode():
+        runners = {}
+        for mode in modes:
+            forward, convert = build_runner(model, mode, device, threads, folder + f"/{len(runners)}")
+            runners[mode] = (forward, convert(x))
+            forward(runners[mode][1])  # warm-up (and compilation) outside the clock
+        for _ in range(repeats):
+            for mode, (forward, xm) in runners.items():
+                sync()
+                start = time.perf_counter()
+                forward(xm)
+                sync()
+                times[mode].append(time.perf_counter() - start)
+    rates = matmul_rates(repeats=3) if device == "cpu" else {"fp32": float("nan"), "bf16": float("nan")}
+    return {"model": f"{variant}-{ngf}", "size": size, "gflops": gflops, "matmul": rates,
+            "rows": [{"mode": m, "seconds": min(t), "median": statistics.median(t)} for m, t in times.items()]}
+
+
+def _subprocess_json(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["lipspade:48", "hifacegan:64"], help="VARIANT:NGF ...")
-    parser.add_argument("--sizes", nargs="+", type=int, default=[128, 256, 512])
-    parser.add_argument("--repeats", type=int, default=5, help="timed forwards after one warm-up (median)")
+    parser.add_argument("--models", nargs="+", default=["lipspade:48"], help="VARIANT:NGF ...")
+    parser.add_argument("--sizes", nargs="+", type=int, default=[128, 512])
+    parser.add_argument("--modes", nargs="+", default=["torch-fp32", "torch-bf16", "onnx-fp32"],
+                        help="RUNTIME-PRECISION[+cl][+compile] ...; the first is the speed-up reference")
+    parser.add_argument("--repeats", type=int, default=3, help="timed forwards after one warm-up (median)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one configuration, print JSON
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one model and size, print JSON
     args = parser.parse_args()
     if args.one:
         variant, ngf, size = args.one.split(":")
-        print(json.dumps(measure(variant, int(ngf), int(size), args.repeats, args.threads, args.device, args.dtype,
-                                 args.channels_last)))
+        print(json.dumps(measure(variant, int(ngf), int(size), args.modes, args.repeats, args.threads, args.device)))
         return
-    header = f"{'model':<14}{'size':>6}{'s/forward':>11}{'peak MB':>10}{'GFLOPs':>9}{'GFLOP/s':>9}"
-    print(f"# device={args.device} dtype={args.dtype} threads={args.threads} channels_last={args.channels_last}")
+    print(f"# CPU: {cpu_name()}; device={args.device}; {args.threads} threads; fastest of {args.repeats} interleaved "
+          "rounds (median in brackets); matmul = same-process 2048^2 rate; speed-up over the first mode")
+    header = (f"{'model':<14}{'size':>6}  {'mode':<20}{'s/forward':>18}{'GFLOPs':>8}{'GFLOP/s':>9}"
+              f"{'/fp32 mm':>9}{'/bf16 mm':>9}{'speed-up':>9}")
     print(header)
     print("-" * len(header))
     for spec in args.models:
         variant, ngf = spec.split(":")
         for size in args.sizes:
-            cmd = [sys.executable, __file__, "--one", f"{variant}:{ngf}:{size}", "--repeats", str(args.repeats),
-                   "--threads", str(args.threads), "--device", args.device, "--dtype", args.dtype]
-            if args.channels_last:
-                cmd.append("--channels-last")
-            row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-            print(f"{row['model']:<14}{size:>6}{row['seconds']:>11.3f}{row['peak_mb']:>10.0f}{row['gflops']:>9.1f}"
-                  f"{row['gflops_per_s']:>9.1f}", flush=True)
+            result = _subprocess_json(["--one", f"{variant}:{ngf}:{size}", "--modes", *args.modes, "--repeats",
+                                       str(args.repeats), "--threads", str(args.threads), "--device", args.device])
+            mm = result["matmul"]
+            reference = result["rows"][0]["seconds"]
+            for row in result["rows"]:
+                rate = result["gflops"] / row["seconds"]
+                timing = f"{row['seconds']:.3f} ({row['median']:.3f})"
+                print(f"{result['model']:<14}{size:>6}  {row['mode']:<20}{timing:>18}{result['gflops']:>8.1f}"
+                      f"{rate:>9.1f}{rate / mm['fp32']:>9.2f}{rate / mm['bf16']:>9.2f}"
+                      f"{reference / row['seconds']:>8.2f}x", flush=True)
+            print(f"{'':<14}{'':>6}  matmul 2048^2: fp32 {mm['fp32']:.0f} GFLOP/s, bf16 {mm['bf16']:.0f} GFLOP/s "
+                  f"(load average {os.getloadavg()[0]:.1f})", flush=True)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ TASKS = ("sr4x", "sr16x", "denoise", "deblur", "jpeg", "renovation", "realworld"
 
 def main(argv: list[str] | None = None) -> int:
     import hifacegan
-    from hifacegan.cli.benchmark_tasks import _model_restorer
     from hifacegan.data.transforms import fit_square
     from hifacegan.degradations import DegradationConfig, degrade, rng_for
     from hifacegan.io import list_images, read_image
@@ -64,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     fidelity = hifacegan.load_model(args.fidelity or pretrained.pretrained_path("fidelity"), device="cpu")
     fid_size = int(fidelity.model_card.get("size", 128))
 
-    def restorer(model: torch.nn.Module):  # one face at a time, no colour fix: the models' own output
-        return _model_restorer(model, "cpu", batch_size=1, color_fix=False)[0]
+    def restorer(model: torch.nn.Module):  # one face at a time, no colour fix: the models' own output, fp32
+        return lambda faces: hifacegan.restore_faces(model, faces, batch_size=1, color_fix=False, precision="fp32")
 
     columns = {
         "fidelity": restorer(FidelityBlend(renovation, fidelity, 1.0, fid_size)),

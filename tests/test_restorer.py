@@ -62,7 +62,7 @@ def test_faces_are_restored_in_place_and_nothing_else_changes(tiny_model):
     photo = _photo()
     face = _face((130.0, 100.0), 40.0, angle_deg=20.0)
     detector = FixedDetector([face])
-    result = Restorer(tiny_model, "cpu", detector=detector).enhance(photo)
+    result = Restorer(tiny_model, "cpu", detector=detector, precision="fp32").enhance(photo)
     assert detector.calls == 1 and result.faces_detected == 1
     crop, affine = align(photo, face.landmarks, SIZE)
     assert np.array_equal(result.cropped_faces[0], crop)
@@ -93,16 +93,16 @@ def test_upscale_pastes_faces_onto_the_resized_photo_at_the_same_place(tiny_mode
 
 
 def test_all_faces_go_through_the_model_in_one_batch(tiny_model, monkeypatch):
-    import hifacegan.restorer as restorer_module
+    import hifacegan.inference as inference_module
 
     batches = []
-    real = restorer_module.restore_tensor
+    real = inference_module.restore_tensor
 
     def spy(model, images, batch_size=8, **kwargs):
         batches.append(images.shape[0])
         return real(model, images, batch_size, **kwargs)
 
-    monkeypatch.setattr(restorer_module, "restore_tensor", spy)
+    monkeypatch.setattr(inference_module, "restore_tensor", spy)
     faces = [_face((60.0, 60.0), 30.0), _face((190.0, 70.0), 34.0), _face((120.0, 150.0), 26.0)]
     result = Restorer(tiny_model, "cpu", detector=FixedDetector(faces)).enhance(_photo())
     assert batches == [3] and len(result.restored_faces) == 3
@@ -178,7 +178,7 @@ def test_bad_images_and_options_raise_clear_errors(tiny_model):
 def test_aligned_input_is_restored_whole_at_its_own_size(tiny_model, shape):
     detector = FixedDetector([])
     image = np.random.default_rng(0).random(shape, dtype=np.float32)
-    result = Restorer(tiny_model, "cpu", detector=detector).enhance(image, aligned=True)
+    result = Restorer(tiny_model, "cpu", detector=detector, precision="fp32").enhance(image, aligned=True)
     assert detector.calls == 0
     assert result.image.shape == shape and len(result.restored_faces) == 1
     if min(shape[:2]) >= 64:
@@ -263,10 +263,10 @@ def test_color_fix_follows_the_model_card_unless_told(tiny_model):
     assert not np.allclose(plain, fixed, atol=1e-3)
     assert Restorer(tiny_model, "cpu").color_fix is False  # card without "color_fix"
     tiny_model.model_card = {"size": SIZE, "color_fix": True}
-    by_card = Restorer(tiny_model, "cpu")
+    by_card = Restorer(tiny_model, "cpu", precision="fp32")
     assert by_card.color_fix is True
     assert np.allclose(by_card.enhance(image, aligned=True).image, fixed, atol=1e-6)
-    told_off = Restorer(tiny_model, "cpu", color_fix=False)
+    told_off = Restorer(tiny_model, "cpu", color_fix=False, precision="fp32")
     assert np.allclose(told_off.enhance(image, aligned=True).image, plain, atol=1e-6)
 
 

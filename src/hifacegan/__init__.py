@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _LAZY_EXPORTS = {
     "keep_input_colors": "hifacegan.inference",
     "prepare_for_inference": "hifacegan.models",
+    "restore_faces": "hifacegan.inference",
     "restore_tensor": "hifacegan.inference",
     "CheckpointError": "hifacegan.models",
     "create_model": "hifacegan.models",
@@ -37,12 +38,13 @@ __all__ = [
     "list_models",
     "load_model",
     "prepare_for_inference",
+    "restore_faces",
     "restore_tensor",
     "save_model",
 ]
 
 if TYPE_CHECKING:
-    from hifacegan.inference import keep_input_colors, restore_tensor
+    from hifacegan.inference import keep_input_colors, restore_faces, restore_tensor
     from hifacegan.models import (
         CheckpointError,
         create_model,

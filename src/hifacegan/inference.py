@@ -8,7 +8,11 @@ iteration (folded once by :func:`prepare_for_inference`), output ``tanh`` clippe
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,8 +30,63 @@ MIN_INPUT_SIZE = 2 * SIZE_MULTIPLE
 # itself and runs without the fix (its model card says why).
 COLOR_FIX_SIGMA_FRACTION = 3 / 128
 
-__all__ = ["COLOR_FIX_SIGMA_FRACTION", "card_color_fix", "keep_input_colors", "pad_to_multiple",
-           "prepare_for_inference", "restore_tensor"]
+#: ``precision`` values: ``auto`` picks bf16 autocast where the hardware runs it fast, else fp32.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# CPU flags of native bf16 arithmetic: AVX-512 BF16 (Cooper Lake, Zen 4 and later) and AMX (Sapphire Rapids
+# and later). Without them oneDNN emulates bf16 and autocast is slower than fp32, so auto stays fp32.
+_FAST_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+__all__ = ["COLOR_FIX_SIGMA_FRACTION", "PRECISIONS", "autocast_dtype", "card_color_fix", "cpu_has_fast_bf16",
+           "keep_input_colors", "pad_to_multiple", "prepare_for_inference", "restore_faces", "restore_tensor"]
+
+
+def cpu_has_fast_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX flags in ``/proc/cpuinfo``).
+
+    Off Linux (no ``/proc/cpuinfo``) the answer is ``False``: fp32 is never the slow choice.
+    """
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return bool(_FAST_BF16_CPU_FLAGS & set(line.split(":", 1)[-1].split()))
+    return False
+
+
+def autocast_dtype(precision: str, device: torch.device | str) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device``; ``None`` means plain fp32.
+
+    ``auto``: on CUDA bf16 (fp16 where the GPU lacks bf16); on a CPU bf16 when
+    :func:`cpu_has_fast_bf16`, else fp32; on other devices fp32.
+
+    Raises:
+        ValueError: an unknown precision, or fp16 on a CPU (PyTorch's CPU fp16 kernels are slow and
+            the range of fp16 overflows in this network's normalisation statistics).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    device = torch.device(device)
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type == "cpu":
+            raise ValueError("precision fp16 is for GPUs; on a CPU use bf16 or fp32")
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.bfloat16
+    return None
+
+
+def _model_device(model: Any) -> torch.device:
+    """Where ``model`` runs: its parameters' device, or its ``device`` attribute (ONNX Runtime sessions: CPU)."""
+    parameter = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
+    return parameter.device if parameter is not None else torch.device(getattr(model, "device", "cpu"))
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int = SIZE_MULTIPLE,
@@ -92,7 +151,7 @@ def card_color_fix(model: nn.Module) -> bool:
 
 @torch.no_grad()
 def restore_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 8, *,
-                   color_fix: bool = False) -> torch.Tensor:
+                   color_fix: bool = False, precision: str = "fp32") -> torch.Tensor:
     """Restore a batch of images of any size.
 
     Args:
@@ -101,19 +160,73 @@ def restore_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 8, 
             cropped back (sides under 64 px are padded to 64).
         batch_size: images per forward pass.
         color_fix: keep the input's colours (:func:`keep_input_colors` with the input as reference).
+        precision: ``fp32`` (default here: the official outputs to 1e-6), ``bf16``, ``fp16`` (GPU) or
+            ``auto`` (:func:`autocast_dtype`); anything but fp32 runs the model under ``torch.autocast``.
+            An ONNX Runtime model (:class:`hifacegan.onnx_runtime.OnnxGenerator`) always runs fp32.
 
     Returns:
         ``(N, 3, H, W)`` float32 in ``[0, 1]`` on the input's device.
     """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"expected an (N, 3, H, W) batch, got shape {tuple(images.shape)}")
-    device = next(model.parameters()).device
+    device = _model_device(model)
+    dtype = autocast_dtype(precision, device) if isinstance(model, nn.Module) else None
     outputs = []
     for start in range(0, images.shape[0], batch_size):
         chunk = images[start:start + batch_size].to(device=device, dtype=torch.float32)
         padded, (h, w) = pad_to_multiple(chunk)
-        out = model(padded)[..., :h, :w].float().clamp_(0.0, 1.0)
+        with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            out = model(padded)
+        out = out[..., :h, :w].float().clamp_(0.0, 1.0)
         if color_fix:
             out = keep_input_colors(out, chunk)
         outputs.append(out.to(images.device))
     return torch.cat(outputs)
+
+
+def restore_faces(model: Any, crops: Sequence[np.ndarray], *, batch_size: int = 8, color_fix: bool | None = None,
+                  precision: str = "auto") -> list[np.ndarray]:
+    """Restore a list of ``(H, W, 3)`` RGB crops: the one batch-restore function of the package.
+
+    The :class:`~hifacegan.restorer.Restorer`, ``hifacegan benchmark-tasks`` and the benchmark scripts
+    restore faces through here (the trainer's validation, already holding tensors, through
+    :func:`restore_tensor`). Crops of equal size go through the model together, ``batch_size`` at a
+    time; crops of other sizes in their own groups; the output order is the input order.
+
+    Args:
+        model: a generator ready for inference (:func:`hifacegan.load_model`) or an ONNX Runtime model
+            (:func:`hifacegan.onnx_runtime.load_onnx`).
+        crops: ``uint8`` or float ``[0, 1]`` arrays; any size (see :func:`restore_tensor`).
+        batch_size: crops per forward pass.
+        color_fix: keep each crop's low frequencies (:func:`keep_input_colors`); ``None``: the model card's choice.
+        precision: ``auto`` (bf16 autocast on CPUs with AVX512-BF16/AMX and on GPUs, else fp32), ``fp32``,
+            ``bf16`` or ``fp16`` (GPU); see :func:`autocast_dtype`.
+
+    Returns:
+        The restored crops, ``uint8`` for ``uint8`` input, else float32 in ``[0, 1]``.
+
+    Raises:
+        ValueError: a crop is not ``(H, W, 3)``, or the model produced NaN or infinity (nothing is
+            returned then, so nothing gets pasted).
+    """
+    from hifacegan.io import float_to_uint8
+    from hifacegan.tensor import image_to_tensor, tensor_to_image
+
+    color_fix = card_color_fix(model) if color_fix is None else color_fix
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, crop in enumerate(crops):
+        groups.setdefault(np.shape(crop), []).append(index)
+    results: list[np.ndarray | None] = [None] * len(crops)
+    with torch.inference_mode():
+        for indices in groups.values():
+            batch = image_to_tensor([crops[i] for i in indices])  # (H, W, 3) checked here
+            restored = restore_tensor(model, batch, batch_size, color_fix=color_fix, precision=precision)
+            finite = torch.isfinite(restored).flatten(1).all(dim=1)
+            if not bool(finite.all()):
+                # Never hand back NaN/inf: pasted, it would show as black squares under a "restored" message.
+                bad = sorted(indices[k] for k, ok in enumerate(finite.tolist()) if not ok)
+                raise ValueError(f"the model produced non-finite values (NaN or infinity) for face(s) {bad}; its "
+                                 "weights are probably corrupt, try another model")
+            for index, image in zip(indices, tensor_to_image(restored), strict=True):
+                results[index] = float_to_uint8(image) if np.asarray(crops[index]).dtype == np.uint8 else image
+    return [r for r in results if r is not None]

@@ -29,11 +29,10 @@ from hifacegan.data.transforms import resize_to
 from hifacegan.faces.align import FFHQ_TEMPLATE, align, scale_affine, template_points
 from hifacegan.faces.detect import DetectedFace, FaceDetector, default_detector
 from hifacegan.faces.paste import face_mask, paste
-from hifacegan.inference import card_color_fix, restore_tensor
+from hifacegan.inference import PRECISIONS, autocast_dtype, card_color_fix, restore_faces
 from hifacegan.io import float_to_uint8
-from hifacegan.tensor import image_to_tensor, tensor_to_image
 
-__all__ = ["DEFAULT_FACE_SIZE", "RestoreResult", "Restorer", "resolve_device", "to_float_rgb"]
+__all__ = ["DEFAULT_FACE_SIZE", "RUNTIMES", "RestoreResult", "Restorer", "resolve_device", "to_float_rgb"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +41,8 @@ DEFAULT_FACE_SIZE = 512
 # ITU-R BT.601 luma, the weights Pillow's "L" conversion uses: a restored gray photo stays gray.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: ``runtime`` values: PyTorch, or ONNX Runtime on the CPU (hifacegan.onnx_runtime).
+RUNTIMES = ("torch", "onnx")
 
 
 @dataclass
@@ -192,20 +193,42 @@ class Restorer:
             of the shipped ``fidelity`` model's output into ``model``'s (:class:`~hifacegan.models.blend.FidelityBlend`).
         background_upsampler: ``(image, factor) -> enlarged image`` for the background, as GFPGAN's
             ``bg_upsampler`` (see :mod:`hifacegan.background`); ``None``: plain bicubic.
+        precision: ``"auto"`` (bf16 autocast on CPUs with AVX512-BF16 or AMX and on GPUs, fp32 elsewhere),
+            ``"fp32"``, ``"bf16"`` or ``"fp16"`` (GPU); see :func:`hifacegan.inference.autocast_dtype`.
+        runtime: ``"torch"``, or ``"onnx"`` (ONNX Runtime, CPU, fp32; ``model`` may then be an ``.onnx`` file
+            from ``hifacegan export-onnx``, else it is exported when loaded); ``None``: ``"onnx"`` for an
+            ``.onnx`` path, else ``"torch"``.
 
     Raises:
         hifacegan.models.pretrained.NoDefaultModelError: ``model=None`` and no default model is shipped.
         hifacegan.CheckpointError: the checkpoint cannot be loaded.
-        ValueError: an unknown or unavailable device, or a malformed face template.
+        ValueError: an unknown or unavailable device, precision or runtime, a malformed face template, or
+            options ONNX Runtime cannot honour (a GPU, bf16, ``fidelity_weight``).
     """
 
     def __init__(self, model: nn.Module | str | os.PathLike | None = None, device: str | torch.device | None = None,
                  *, arch: str | None = None, detector: FaceDetector | None = None, face_size: int | None = None,
                  template: np.ndarray | list | None = None, batch_size: int = 16,
-                 color_fix: bool | None = None, fidelity_weight: float = 0.0,
+                 color_fix: bool | None = None, fidelity_weight: float = 0.0, precision: str = "auto",
+                 runtime: str | None = None,
                  background_upsampler: Callable[[np.ndarray, float], np.ndarray] | None = None) -> None:
-        self.device = resolve_device(device)
-        self.model = _load(model, arch, self.device)
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        runtime = runtime or ("onnx" if str(model).lower().endswith(".onnx") else "torch")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        self.device = resolve_device("cpu" if runtime == "onnx" and device in (None, "auto") else device)
+        if runtime == "onnx":
+            _check_onnx_options(self.device, precision, fidelity_weight)
+            self.model = _load_onnx(model, arch)
+        else:
+            self.model = _load(model, arch, self.device)
+        self.runtime = runtime
+        self.precision = precision
+        self.autocast_dtype = None if runtime == "onnx" else autocast_dtype(precision, self.device)
+        arithmetic = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.autocast_dtype]
+        logger.info("model runs with %s, %s (precision %s)", "ONNX Runtime" if runtime == "onnx" else "PyTorch",
+                    arithmetic, precision)
         card: dict[str, Any] = dict(getattr(self.model, "model_card", None) or {})
         if fidelity_weight:
             from hifacegan.models.blend import FidelityBlend
@@ -231,22 +254,13 @@ class Restorer:
         return self._detector
 
     def restore_faces(self, crops: list[np.ndarray]) -> list[np.ndarray]:
-        """Run the generator on float32 RGB crops of equal size; returns the restored crops.
+        """Run the generator on float32 RGB crops, all in one batch (up to ``batch_size``); returns the restored crops.
 
         Raises:
             ValueError: the model's output holds NaN or infinity (nothing is returned, so nothing is pasted).
         """
-        if not crops:
-            return []
-        batch = image_to_tensor(crops, device=self.device)  # restore_tensor pads small/odd sizes and crops back
-        restored = restore_tensor(self.model, batch, batch_size=self.batch_size, color_fix=self.color_fix)
-        finite = torch.isfinite(restored).flatten(1).all(dim=1)
-        if not bool(finite.all()):
-            # Never paste NaN/inf: it would come out as black squares under a "restored" message.
-            bad = [k for k, ok in enumerate(finite.tolist()) if not ok]
-            raise ValueError(f"the model produced non-finite values (NaN or infinity) for face(s) {bad}; its weights "
-                             "are probably corrupt, try another model")
-        return tensor_to_image(restored)
+        return restore_faces(self.model, crops, batch_size=self.batch_size, color_fix=self.color_fix,
+                             precision=self.precision)
 
     def enhance(self, image: Any, aligned: bool = False, only_center_face: bool = False, upscale: float = 1,
                 max_faces: int | None = None) -> RestoreResult:
@@ -317,6 +331,25 @@ def _load(model: nn.Module | str | os.PathLike | None, arch: str | None, device:
     from hifacegan.models.checkpoint import load_model
 
     return load_model(pretrained.resolve_model(model), arch=arch, device=device)
+
+
+def _check_onnx_options(device: torch.device, precision: str, fidelity_weight: float) -> None:
+    """ONNX Runtime runs here on the CPU in fp32 and runs one network: refuse what it would silently ignore."""
+    if device.type != "cpu":
+        raise ValueError(f"runtime 'onnx' runs on the CPU; device {device.type!r} needs runtime 'torch'")
+    if precision not in ("auto", "fp32"):
+        raise ValueError(f"runtime 'onnx' runs fp32; precision {precision!r} needs runtime 'torch'")
+    if fidelity_weight:
+        raise ValueError("the fidelity weight mixes two torch models; use runtime 'torch' with it")
+
+
+def _load_onnx(model: nn.Module | str | os.PathLike | None, arch: str | None) -> Any:
+    """An ONNX Runtime generator: an ``.onnx`` file as is, anything else loaded with torch and exported."""
+    from hifacegan.onnx_runtime import onnx_generator_for
+
+    if model is not None and not isinstance(model, nn.Module) and str(model).lower().endswith(".onnx"):
+        return onnx_generator_for(model)
+    return onnx_generator_for(_load(model, arch, torch.device("cpu")))
 
 
 def _select_faces(faces: list[DetectedFace], shape: tuple[int, int], only_center_face: bool,

@@ -14,6 +14,7 @@ import sys
 _COMMANDS: tuple[tuple[str, str], ...] = (
     ("restore", "hifacegan.cli.restore"),
     ("convert", "hifacegan.cli.convert"),
+    ("export-onnx", "hifacegan.cli.export_onnx"),
     ("train", "hifacegan.cli.train"),
     ("degrade", "hifacegan.cli.degrade"),
     ("evaluate", "hifacegan.cli.evaluate"),

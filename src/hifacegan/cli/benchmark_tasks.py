@@ -71,6 +71,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
                         help="keep the input's colours and shading under the model's details, as restore does "
                         "(default: as the model card says)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="fp32",
+                        help="arithmetic of the model (default fp32, so tables reproduce exactly; auto is what "
+                        "restore uses)")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as Markdown here")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every summary here")
     parser.add_argument("--save-images", type=Path, metavar="DIR",
@@ -79,29 +82,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _model_restorer(model_path: Path | torch.nn.Module, device: str, batch_size: int, color_fix: bool | None):
+def _model_restorer(model_path: Path | torch.nn.Module, device: str, batch_size: int, color_fix: bool | None,
+                    precision: str = "fp32"):
     """The model (a checkpoint path or a loaded module) as a function on uint8 images, and whether it applies
-    the colour fix."""
+    the colour fix. fp32 by default, so the tables (and the model cards quoting them) reproduce exactly."""
     import torch
 
-    from hifacegan import load_model, restore_tensor
+    from hifacegan import load_model, restore_faces
     from hifacegan.inference import card_color_fix
-    from hifacegan.io import float_to_uint8
-    from hifacegan.tensor import image_to_tensor, tensor_to_image
 
     model = model_path if isinstance(model_path, torch.nn.Module) else load_model(model_path, device=device)
     color_fix = card_color_fix(model) if color_fix is None else color_fix
 
     def restore(images: list[np.ndarray]) -> list[np.ndarray]:
-        outputs: list[np.ndarray] = []
-        # Equal sizes go through together; a batch of mixed sizes is restored one image at a time.
-        groups = [images] if len({im.shape for im in images}) == 1 else [[im] for im in images]
-        with torch.inference_mode():
-            for group in groups:
-                batch = image_to_tensor(group, device=device)
-                restored = restore_tensor(model, batch, batch_size, color_fix=color_fix)
-                outputs.extend(float_to_uint8(im) for im in tensor_to_image(restored))
-        return outputs
+        return restore_faces(model, images, batch_size=batch_size, color_fix=color_fix, precision=precision)
 
     return restore, color_fix
 
@@ -130,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
     if len(faces) < len(paths):
         logger.warning("%d of %d files could not be read", len(paths) - len(faces), len(paths))
     try:
-        restore, color_fix = _model_restorer(args.model, args.device, args.batch_size, args.color_fix)
-    except (CheckpointError, FileNotFoundError) as exc:
+        restore, color_fix = _model_restorer(args.model, args.device, args.batch_size, args.color_fix,
+                                              args.precision)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:  # ValueError: fp16 on a CPU
         logger.error("cannot load --model: %s", exc)
         return 1
     evaluator = Evaluator(args.metrics, options_from_args(args), with_reference=True)

@@ -107,6 +107,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
                         help="keep each face's colours and shading from the input, the model's details on top "
                         "(default: as the model card says; off for the shipped model)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                        help="arithmetic of the model (default auto: bf16 on CPUs with AVX512-BF16 or AMX and on "
+                        "GPUs, fp32 elsewhere; fp16 is for GPUs)")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), default=None,
+                        help="run the model with PyTorch or ONNX Runtime (CPU, fp32; exports the model when it is "
+                        "not an .onnx file from hifacegan export-onnx). Default: onnx for an .onnx model, else torch")
     add_batch_arguments(parser)  # --skip-existing, --shard, --engine ray (hifacegan.batch)
     _restore_video.add_arguments(parser)
     parser.set_defaults(func=run)
@@ -139,14 +145,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = pretrained.resolve_model(args.model)
         restorer = Restorer(model, device=args.device, arch=args.arch, color_fix=args.color_fix,
-                            fidelity_weight=args.weight)
+                            fidelity_weight=args.weight, precision=args.precision, runtime=args.runtime)
     except pretrained.NoDefaultModelError as exc:
         logger.error("%s", exc)
         return 2
     except CheckpointError as exc:
         logger.error("cannot load the model: %s", exc)
         return 1
-    except ValueError as exc:
+    except (ValueError, ImportError) as exc:  # ImportError: ONNX export without the [onnx] extra
         logger.error("%s", exc)
         return 2
     _restore_video.configure_background(restorer, args)

@@ -414,7 +414,7 @@ class Trainer:
         model = self.ema.module if self.ema is not None else self.generator
         scores = score_generator(model, self.val_dataset, batch_size=self.config.train.batch_size * 2,
                                  num_workers=min(self.config.data.num_workers, 2), to_device=self._to_device,
-                                 autocast=self._autocast, with_input=self._baseline is None)
+                                 precision="bf16" if self.amp else "fp32", with_input=self._baseline is None)
         if scores.count == 0:
             return {}
         means = scores.means()

@@ -8,7 +8,6 @@ previous in-trainer torch versions agreed with them to within 1e-6 dB and 2e-6 S
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,12 +49,16 @@ def _add_pair_scores(sums: dict[str, float], prefix: str, outputs: torch.Tensor,
 @torch.no_grad()
 def score_generator(model: nn.Module, dataset: Dataset, *, batch_size: int, num_workers: int,
                     to_device: Callable[[dict[str, Any]], tuple[torch.Tensor, torch.Tensor]],
-                    autocast: Callable[[], AbstractContextManager[Any]], with_input: bool) -> ValidationScores:
+                    precision: str, with_input: bool) -> ValidationScores:
     """PSNR/SSIM sums of ``model`` on ``dataset`` (and of the degraded input itself when ``with_input``).
 
     The model runs in eval mode (spectral norm uses its stored vectors and does not update them) and is
-    put back in its previous mode afterwards.
+    put back in its previous mode afterwards. It restores through the package's one restore path
+    (:func:`hifacegan.inference.restore_tensor`: pads to x32, clips to [0, 1]) in ``precision``, the
+    trainer's own arithmetic.
     """
+    from hifacegan.inference import restore_tensor
+
     was_training = model.training
     model.eval()
     loader = DataLoader(dataset, batch_size=min(batch_size, MAX_VAL_BATCH), shuffle=False, num_workers=num_workers,
@@ -64,9 +67,7 @@ def score_generator(model: nn.Module, dataset: Dataset, *, batch_size: int, num_
     try:
         for batch in loader:
             degraded, target = to_device(batch)
-            with autocast():
-                output = model(degraded)
-            output = output.float().clamp(0, 1)
+            output = restore_tensor(model, degraded, batch_size=len(degraded), precision=precision).float()
             _add_pair_scores(scores.sums, "", output, target)
             if with_input:
                 _add_pair_scores(scores.sums, "input_", degraded, target)

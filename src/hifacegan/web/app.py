@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hifacegan.models._pretrained import MODEL_ALIASES
+from hifacegan.models.pretrained import MODEL_ALIASES
 from hifacegan.web.session import (
     DEFAULT_MODEL_LABEL,
     DEFAULT_UPLOAD_MB,

@@ -1,0 +1,102 @@
+"""End-to-end seconds per photo of ``Restorer.enhance`` (detect, align, restore, paste) per precision and runtime.
+
+Usage::
+
+    .venv/bin/python benchmarks/restore_speed.py                        # ../shared/data/realworld/whole_imgs
+    .venv/bin/python benchmarks/restore_speed.py photos/ --model lipspade_48.pth --modes torch-fp32 torch-auto
+
+Modes: ``torch-fp32`` (the path before automatic precision), ``torch-auto`` (what ``hifacegan restore`` does
+now), ``torch-bf16``, ``onnx-fp32`` (the model exported once, outside the clock). One Restorer per mode is
+built first (model and detector loaded once; load seconds reported apart); then every photo goes through
+every mode in interleaved rounds, and the fastest round counts, so a busy moment on a shared machine hits
+all modes alike. Reading and writing files are left out (the CLI's part, the same for every mode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from _timing import cpu_name  # benchmarks/_timing.py
+
+DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realworld" / "whole_imgs"
+
+
+def build(mode: str, model: Path | None, folder: str, detector, onnx_file: Path | None):
+    from hifacegan.restorer import Restorer
+
+    runtime, precision = mode.split("-")
+    if runtime == "onnx":
+        from hifacegan import load_model
+        from hifacegan.models.pretrained import resolve_model
+        from hifacegan.onnx_runtime import export_onnx
+
+        path = onnx_file or export_onnx(load_model(resolve_model(model), device="cpu"), Path(folder) / "model.onnx")
+        start = time.perf_counter()
+        return Restorer(path, "cpu", detector=detector, precision=precision), time.perf_counter() - start
+    start = time.perf_counter()
+    restorer = Restorer(model, "cpu", detector=detector, precision=precision, runtime=runtime)
+    return restorer, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("photos", nargs="?", type=Path, default=DEFAULT_PHOTOS)
+    parser.add_argument("--model", help="shipped name or checkpoint (default: the shipped default model)")
+    parser.add_argument("--modes", nargs="+", default=["torch-fp32", "torch-auto", "onnx-fp32"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--onnx", type=Path, help="the model as exported by hifacegan export-onnx (else exported here)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+
+    from hifacegan.faces.detect import default_detector
+    from hifacegan.inference import autocast_dtype
+    from hifacegan.io import list_images, read_image
+
+    torch.set_num_threads(args.threads)
+    photos = [(p.name, read_image(p).rgb) for p in list_images(args.photos)]
+    detector = default_detector()  # one detector for every mode: its load is not part of the comparison
+    auto = autocast_dtype("auto", "cpu")
+    print(f"# CPU: {cpu_name()}; {args.threads} threads; auto = {auto or 'fp32'}; fastest of {args.rounds} "
+          "interleaved rounds (median in brackets); speed-up over the first mode")
+    times: dict[tuple[str, str], list[float]] = {}
+    faces: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as folder, torch.inference_mode():
+        restorers = {}
+        for mode in args.modes:
+            restorers[mode], load_seconds = build(mode, args.model, folder, detector, args.onnx)
+            print(f"# {mode}: Restorer built in {load_seconds:.2f} s (model {restorers[mode].face_size} px faces)")
+        header = f"{'photo':<22}{'size':>11}{'faces':>6}  {'mode':<12}{'s/photo':>16}{'speed-up':>9}"
+        print(header)
+        print("-" * len(header), flush=True)
+        totals = dict.fromkeys(args.modes, 0.0)
+        for name, rgb in photos:  # photo by photo, so a long run shows its rows as it goes
+            for restorer in restorers.values():  # warm-up: first calls allocate and pick kernels
+                faces[name] = len(restorer.enhance(rgb).restored_faces)
+            for _ in range(args.rounds):
+                for mode, restorer in restorers.items():
+                    start = time.perf_counter()
+                    restorer.enhance(rgb)
+                    times.setdefault((name, mode), []).append(time.perf_counter() - start)
+            reference = min(times[(name, args.modes[0])])
+            for mode in args.modes:
+                best = min(times[(name, mode)])
+                totals[mode] += best
+                timing = f"{best:.3f} ({statistics.median(times[(name, mode)]):.3f})"
+                size = f"{rgb.shape[1]}x{rgb.shape[0]}"
+                print(f"{name[:21]:<22}{size:>11}{faces[name]:>6}  {mode:<12}{timing:>16}{reference / best:>8.2f}x",
+                      flush=True)
+    for mode in args.modes:
+        print(f"{'all photos':<22}{'':>11}{sum(faces.values()):>6}  {mode:<12}{totals[mode]:>16.3f}"
+              f"{totals[args.modes[0]] / totals[mode]:>8.2f}x")
+    print(f"# load average {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
