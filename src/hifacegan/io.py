@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -109,7 +109,7 @@ class LoadedImage:
         return float_to_uint8(self.rgb)
 
 
-def list_images(paths: list[str | os.PathLike] | str | os.PathLike, recursive: bool = False) -> list[Path]:
+def list_images(paths: Sequence[str | os.PathLike] | str | os.PathLike, recursive: bool = False) -> list[Path]:
     """Expand files, folders and glob patterns into a sorted list of image paths.
 
     Files named explicitly are kept whatever their extension (so a bad file is reported, not silently

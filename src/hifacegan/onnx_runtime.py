@@ -69,6 +69,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18) -
     with torch.no_grad():
         program = torch.onnx.export(model, (example,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
                                     output_names=[OUTPUT_NAME], dynamic_shapes=dynamic, verbose=False)
+    if program is None:  # only the legacy TorchScript exporter returns None; dynamo=True returns a program
+        raise RuntimeError("torch.onnx.export returned no program")
     proto = program.model_proto
     card = dict(getattr(model, "model_card", None) or {})
     entry = proto.metadata_props.add()

@@ -253,7 +253,7 @@ def _install_stop_handlers(stop: threading.Event) -> dict[int, Any]:
     """SIGINT/SIGTERM end the wait so the temporary folder is removed (only possible in the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    previous = {}
+    previous: dict[int, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, lambda *_: stop.set())
     return previous

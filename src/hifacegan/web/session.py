@@ -174,9 +174,9 @@ def restore_uploads(paths: list[str | os.PathLike], options: RestoreOptions, poo
         An :class:`UploadReport`; it never raises for a bad file or an unloadable model.
     """
     report = UploadReport()
-    paths = [Path(p) for p in paths]
-    names = names or [p.name for p in paths]
-    if not paths:
+    uploads = [Path(p) for p in paths]
+    names = names or [p.name for p in uploads]
+    if not uploads:
         report.messages.append("No file uploaded: choose one or more photos first.")
         return report
     if not 0.0 <= options.weight <= 1.0 or not 0 < options.upscale <= 8:
@@ -192,9 +192,9 @@ def restore_uploads(paths: list[str | os.PathLike], options: RestoreOptions, poo
         except (CheckpointError, ValueError, OSError) as exc:
             report.messages.append(f"Model {options.model!r} cannot be used: {exc}")
             return report
-        stems = _unique_stems(paths)
+        stems = _unique_stems(uploads)
         outputs: dict[Path, bytes] = {}
-        for path, name in zip(paths, names, strict=True):
+        for path, name in zip(uploads, names, strict=True):
             started = time.perf_counter()
             if stems[path] != path.stem:  # two uploads of one name: tell them apart in the page too
                 name = f"{stems[path]}{path.suffix}"
