@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -33,7 +32,7 @@ def _pairs(batch):
 def test_scores_are_the_metrics_package_numbers():
     faces = TinyFaces(n=5)
     scores = score_generator(Brighten(0.02), faces, batch_size=2, num_workers=0, to_device=_pairs,
-                             autocast=contextlib.nullcontext, with_input=True)
+                             precision="fp32", with_input=True)
     assert scores.count == 5
     expected_psnr, expected_ssim, input_psnr = [], [], []
     for i in range(5):
@@ -55,7 +54,7 @@ def test_psnr_of_a_constant_error_is_the_closed_form():
     target = torch.full((1, 3, 32, 32), 0.5)
     dataset = [{"degraded": target[0], "target": target[0]}]
     scores = score_generator(Brighten(0.1), dataset, batch_size=1, num_workers=0, to_device=_pairs,
-                             autocast=contextlib.nullcontext, with_input=False)
+                             precision="fp32", with_input=False)
     # MSE = 0.1^2 in [0, 1] units: PSNR = 10 log10(1 / 0.01) = 20 dB (float32 round-off aside).
     assert abs(scores.means()["psnr"] - 20.0) < 1e-4
     assert scores.sums["input_psnr"] == 0.0  # not asked for
@@ -64,7 +63,7 @@ def test_psnr_of_a_constant_error_is_the_closed_form():
 def test_model_mode_is_restored_and_grid_has_three_columns():
     model = Brighten(0.0).train()
     scores = score_generator(model, TinyFaces(n=3), batch_size=4, num_workers=0, to_device=_pairs,
-                             autocast=contextlib.nullcontext, with_input=False)
+                             precision="fp32", with_input=False)
     assert model.training
     grid = image_grid(scores.grid_rows)
     size = TinyFaces(n=1)[0]["target"].shape[-1]
