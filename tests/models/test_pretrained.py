@@ -22,7 +22,8 @@ def test_default_model_is_shipped_verified_and_described():
     _, card = read_weights(path)
     assert (card["variant"], card["ngf"], card["size"]) == (entry.variant, entry.ngf, entry.size)
     assert np.asarray(card["face_template"]).shape == (5, 2)
-    assert set(card["validation"]["table"]) == {"sr4x", "sr16x", "denoise", "deblur", "jpeg", "renovation"}
+    # Every paper task is reported in the card (the renovation model's table adds the real-world mix).
+    assert {"sr4x", "sr16x", "denoise", "deblur", "jpeg", "renovation"} <= set(card["validation"]["table"])
 
 
 def test_a_corrupt_default_model_is_refused(tmp_path, monkeypatch):

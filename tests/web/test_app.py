@@ -32,7 +32,7 @@ def _handler(app, name: str):
     return next(block_fn for block_fn in app.fns.values() if getattr(block_fn.fn, "__name__", "") == name)
 
 
-def test_one_queue_of_one_and_the_restore_handler_reports_per_file(tmp_path, tiny_model_file):
+def test_one_queue_of_one_and_the_restore_handler_reports_per_file(tmp_path, tiny_model_file, monkeypatch):
     config = ServeConfig(model=str(tiny_model_file), max_upload_mb=1)
     app = build_app(config, RestorerPool(config.model, device="cpu"), tmp_path / "work")
     restore = _handler(app, "on_restore")
@@ -50,6 +50,9 @@ def test_one_queue_of_one_and_the_restore_handler_reports_per_file(tmp_path, tin
     assert all(Path(p).is_file() and (tmp_path / "work") in Path(p).parents for p in photo_pair + face_pair)
     assert any(p.endswith(".zip") for p in downloads) and state[0]["name"] == "crop.png"
 
+    from hifacegan.models import pretrained
+
+    monkeypatch.setitem(pretrained.MODEL_ALIASES, "renovation", None)  # as in a version without its weights
     status, *_ = restore.fn([str(crop)], "renovation", False, False, 1, 0)
     assert "Nothing was restored" in status and "'renovation' model is not shipped" in status
 

@@ -137,7 +137,10 @@ def test_aligned_crops_have_the_command_lines_smaller_pixel_bound(tmp_path, tiny
     assert ServeLimits().max_pixels(aligned=False) == 25_000_000
 
 
-def test_a_model_that_is_not_shipped_is_a_message_not_a_crash(tmp_path):
+def test_a_model_that_is_not_shipped_is_a_message_not_a_crash(tmp_path, monkeypatch):
+    from hifacegan.models import pretrained
+
+    monkeypatch.setitem(pretrained.MODEL_ALIASES, "renovation", None)  # as in a version without its weights
     photo = _photo(tmp_path / "p.png")
     pool = RestorerPool(None, device="cpu", detector=CenterFaceDetector())
     report = restore_uploads([photo], RestoreOptions(model="renovation"), pool, tmp_path / "run", ServeLimits())

@@ -39,6 +39,16 @@ class PretrainedWeights:
 
 
 PRETRAINED: dict[str, PretrainedWeights] = {
+    "lipspade_hq512_ngf24": PretrainedWeights(
+        name="lipspade_hq512_ngf24",
+        filename="lipspade_hq512_ngf24.safetensors",
+        sha256="03c007f96e4c40208ebdff37d7170d4700b599cc5e63026e29703570daeda44c",
+        variant="lipspade",
+        ngf=24,
+        size=512,
+        task="renovation + realworld, sr4x, sr16x, denoise, deblur, jpeg (paper GAN objective)",
+        data="2,486 MEBeauty and webmorph faces aligned at 512 px (research use; starts from the UTKFace model)",
+    ),
     # Model card (training, compute, validation table, limits): hifacegan/weights/<name>.json.
     "lipspade_utkface128_ngf24": PretrainedWeights(
         name="lipspade_utkface128_ngf24",
@@ -55,10 +65,10 @@ PRETRAINED: dict[str, PretrainedWeights] = {
 #: 512 px, sharp and realistic; ``fidelity``: the 128-px L1 + perceptual regressor, closest to the
 #: input in PSNR but softer. An alias whose weights are not in this version maps to ``None``.
 MODEL_ALIASES: dict[str, str | None] = {
-    "renovation": None,
+    "renovation": "lipspade_hq512_ngf24",
     "fidelity": "lipspade_utkface128_ngf24",
 }
-DEFAULT_MODEL_NAME: str | None = "lipspade_utkface128_ngf24"
+DEFAULT_MODEL_NAME: str | None = "lipspade_hq512_ngf24"
 
 
 class NoDefaultModelError(CheckpointError):
