@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -31,18 +30,10 @@ import threading
 import time
 from pathlib import Path
 
+from _timing import cpu_name  # benchmarks/_timing.py
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "realworld" / "whole_imgs"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _records(out: Path) -> list[dict]:
@@ -147,7 +138,7 @@ def main() -> None:
         rounds = [[run_mode(mode, inputs, work / f"round{r}", args.count) for mode in args.modes]
                   for r in range(args.repeats)]
         rows = [min((rnd[m] for rnd in rounds), key=lambda row: row["wall_s"]) for m in range(len(args.modes))]
-    print(f"CPU: {_cpu_name()}, {os.cpu_count()} cores; {args.count} photos from {args.photos}; shipped default "
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; {args.count} photos from {args.photos}; shipped default "
           f"model; fastest of {args.repeats} round(s); walls of every round: "
           + "; ".join(f"{m} " + "/".join(f"{rnd[i]['wall_s']:.1f}" for rnd in rounds) for i, m in enumerate(args.modes)))
     print("| mode | workers x threads | wall s | photos/s | worker s/photo | busy photos/s | peak RSS MB/worker |")

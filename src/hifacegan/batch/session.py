@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from hifacegan.batch.manifest import MANIFEST_NAME, Manifest, ManifestRecord, file_digest
 from hifacegan.batch.sharding import Shard, input_keys, parse_shard, resolve_shard
 from hifacegan.cli._types import positive_int
-from hifacegan.io import IMAGE_EXTENSIONS, ImageReadError
+from hifacegan.io import ImageReadError
 
 if TYPE_CHECKING:
     from hifacegan.restorer import Restorer
@@ -98,10 +98,9 @@ def outputs_complete(path: Path, stem: str, args: argparse.Namespace) -> bool:
     tag = name_tag(args)  # --suffix, as _process names the restored files
     if args.aligned:
         return (out / "restored_faces" / f"{stem}{tag}.png").is_file() and (out / "cmp" / f"{stem}.png").is_file()
-    if args.ext == "auto":
-        suffix = path.suffix.lower() if path.suffix.lower() in IMAGE_EXTENSIONS else ".png"
-    else:
-        suffix = "." + args.ext
+    from hifacegan.cli.restore import _output_suffix
+
+    suffix, _ = _output_suffix(path, args.ext, has_alpha=False, bit_depth=8)  # _process's choice, less the alpha case
     return any((out / "restored_imgs" / f"{stem}{tag}{candidate}").is_file() for candidate in {suffix, ".png"})
 
 
