@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# The restore path's default runtime ("auto") exports each model file to ONNX once, into the user's cache.
+# Most tests build throw-away model files, so each would pay an export: they run PyTorch, and the auto path
+# is tested where it is the subject (tests/test_onnx_runtime.py, with HIFACEGAN_RUNTIME unset and a fresh
+# cache folder). Subprocesses the tests start (serve, torchrun, Ray) inherit this.
+os.environ["HIFACEGAN_RUNTIME"] = "torch"
+# Likewise restore's automatic --compile (a folder of 16+ photos or a video) would compile for a minute in
+# every such test; tests/test_compiled.py covers compiling and the automatic choice.
+os.environ["HIFACEGAN_COMPILE"] = "0"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"

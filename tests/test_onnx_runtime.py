@@ -93,3 +93,74 @@ def test_cli_export_then_restore_with_onnx_runtime(tiny_file, exported, tmp_path
     assert main(["restore", str(src), "-o", str(tmp_path / "x"), "--aligned", "--model", str(onnx_path),
                  "--precision", "bf16"]) == 2
     assert "runs fp32" in caplog.text
+
+
+@pytest.fixture
+def auto_runtime(tmp_path, monkeypatch):
+    """The user's default: HIFACEGAN_RUNTIME unset, and a fresh cache folder (returned)."""
+    monkeypatch.delenv("HIFACEGAN_RUNTIME", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "hifacegan" / "onnx"
+
+
+def test_auto_runtime_exports_a_model_file_once_and_reuses_it(tiny_file, auto_runtime, monkeypatch):
+    from hifacegan import onnx_runtime
+
+    first = Restorer(tiny_file, "cpu")
+    assert first.runtime == "onnx"
+    (cached,) = auto_runtime.iterdir()
+    assert cached == onnx_runtime.cached_onnx_path(tiny_file) and first.face_size == 64  # the card came along
+    # The second Restorer must load the cached file, not export (nor even load the torch weights).
+    monkeypatch.setattr(onnx_runtime, "export_onnx", lambda *a, **k: pytest.fail("exported twice"))
+    second = Restorer(tiny_file, "cpu")
+    assert second.runtime == "onnx" and second.model.path == cached
+    crops = _crops((64, 64), 2, seed=11)
+    torch_out = hifacegan.restore_faces(hifacegan.load_model(tiny_file), crops, precision="fp32")
+    for a, b in zip(second.restore_faces([c.astype(np.float32) / 255 for c in crops]), torch_out, strict=True):
+        assert np.abs(np.round(a * 255).astype(int) - b.astype(int)).max() <= 1
+
+
+def test_auto_runtime_reexports_a_changed_or_damaged_file(tiny_file, auto_runtime, tmp_path):
+    Restorer(tiny_file, "cpu")
+    (cached,) = auto_runtime.iterdir()
+    cached.write_bytes(b"truncated")  # a damaged cache file is exported again, not an error
+    assert Restorer(tiny_file, "cpu").runtime == "onnx" and cached.stat().st_size > 1000
+    torch.manual_seed(4)  # other weights under the same name: a new cache entry
+    other = tmp_path / "tiny.safetensors"
+    model = hifacegan.create_model("lipspade", ngf=8)
+    save_model(other, model, model_card_for(model, "lipspade", 8, size=64))
+    Restorer(other, "cpu")
+    assert len(list(auto_runtime.iterdir())) == 2
+
+
+@pytest.mark.parametrize("case", ["bf16", "fidelity", "module", "no exporter", "unwritable cache", "env"])
+def test_auto_runtime_runs_pytorch_where_onnx_does_not_suit(tiny_file, auto_runtime, monkeypatch, case):
+    from hifacegan import onnx_runtime
+
+    kwargs: dict = {}
+    model: object = tiny_file
+    if case == "bf16":
+        kwargs["precision"] = "bf16"
+    elif case == "fidelity":
+        kwargs["fidelity_weight"] = 0.5
+    elif case == "module":
+        model = hifacegan.load_model(tiny_file)
+    elif case == "no exporter":
+        monkeypatch.setattr(onnx_runtime, "can_export_onnx", lambda: False)
+    elif case == "unwritable cache":
+        blocker = auto_runtime.parent.parent / "file"
+        blocker.parent.mkdir(parents=True)
+        blocker.write_text("a file where the cache folder would go")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    else:
+        monkeypatch.setenv("HIFACEGAN_RUNTIME", "torch")
+    restorer = Restorer(model, "cpu", **kwargs)
+    assert restorer.runtime == "torch" and isinstance(restorer.model, torch.nn.Module)
+    assert not auto_runtime.exists() or not list(auto_runtime.iterdir())
+
+
+def test_auto_runtime_keeps_the_loaders_message_for_a_bad_checkpoint(auto_runtime, tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not safetensors")
+    with pytest.raises(hifacegan.CheckpointError):
+        Restorer(bad, "cpu")

@@ -5,6 +5,8 @@ width multiples of 32, as the network needs; :func:`hifacegan.restore_tensor` pa
 the model card in the file's metadata, so face size, template and colour fix travel with it.
 ``load_onnx("model.onnx")`` gives an :class:`OnnxGenerator`, which the restore path accepts wherever it
 accepts a torch generator (``hifacegan restore --runtime onnx``, ``Restorer(runtime="onnx")``).
+``cached_onnx_generator(weights, load)`` exports a weights file once into the user's cache
+(``~/.cache/hifacegan/onnx/``) and reuses that file afterwards: the CPU default (``runtime="auto"``).
 
 Exporting needs the ``onnx`` and ``onnxscript`` packages (``pip install "hifacegan[onnx]"``); running an
 exported file needs only ``onnxruntime``, which the face detector already installs.
@@ -12,10 +14,15 @@ exported file needs only ``onnxruntime``, which the face detector already instal
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
 import json
 import logging
 import os
 import tempfile
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +30,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from hifacegan.cache import cache_dir
 from hifacegan.models.generator import SIZE_MULTIPLE
 
-__all__ = ["CARD_METADATA_KEY", "OnnxGenerator", "export_onnx", "load_onnx", "onnx_generator_for"]
+__all__ = ["CARD_METADATA_KEY", "EXPORT_FORMAT", "OnnxGenerator", "cached_onnx_generator", "cached_onnx_path",
+           "can_export_onnx", "export_onnx", "load_onnx", "onnx_generator_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +45,9 @@ INPUT_NAME, OUTPUT_NAME = "image", "restored"
 # to 8192 px. torch.export needs finite bounds; they are not a size limit of the file.
 _MIN_UNITS, _MAX_UNITS = 2, 256
 _EXPORT_SIDE_UNITS = 4  # the example input is 128 x 128: small, so exporting is quick
+#: Part of every cached file's name: raise it when the exported graph changes for the same weights (opset,
+#: export options), so files exported by an older version are not reused.
+EXPORT_FORMAT = 1
 
 
 def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18) -> Path:
@@ -66,7 +78,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18) -
     width = torch.export.Dim("width_units", min=_MIN_UNITS, max=_MAX_UNITS)
     batch = torch.export.Dim("batch", min=1, max=1024)
     dynamic = {"image": {0: batch, 2: SIZE_MULTIPLE * height, 3: SIZE_MULTIPLE * width}}
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(model, (example,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
                                     output_names=[OUTPUT_NAME], dynamic_shapes=dynamic, verbose=False)
     if program is None:  # only the legacy TorchScript exporter returns None; dynamo=True returns a program
@@ -78,6 +90,24 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18) -
     path = Path(path)
     atomic_write_bytes(path, proto.SerializeToString())
     return path
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Keep the exporter's chatter off the user's terminal: onnxscript/onnx_ir log a line per graph pass and
+    folded initialiser, torch.onnx warns that torchvision (never used here) is absent, and torch's pytree
+    emits a FutureWarning. Errors still propagate."""
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        for log, level in zip(loggers, levels, strict=True):
+            log.setLevel(level)
 
 
 class OnnxGenerator:
@@ -141,3 +171,56 @@ def onnx_generator_for(model: nn.Module | str | os.PathLike, threads: int | None
         generator = load_onnx(path, threads)  # the session holds the graph in memory; the file can go
     generator.path = Path("<exported in memory>")
     return generator
+
+
+def can_export_onnx() -> bool:
+    """Whether the exporter's packages (``onnx``, ``onnxscript``: the ``[onnx]`` extra) are installed."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxscript"))
+
+
+def cached_onnx_path(weights: str | os.PathLike) -> Path:
+    """Where the ONNX export of ``weights`` is cached: ``<cache>/onnx/<stem>-<sha256 prefix>-f<format>.onnx``.
+
+    The name holds the weights file's content hash, so a changed or replaced file is exported afresh.
+    The cache folder is ``$XDG_CACHE_HOME/hifacegan``, by default ``~/.cache/hifacegan``.
+    """
+    weights = Path(weights)
+    digest = hashlib.sha256()
+    with weights.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 22), b""):
+            digest.update(block)
+    return cache_dir() / "onnx" / f"{weights.stem}-{digest.hexdigest()[:16]}-f{EXPORT_FORMAT}.onnx"
+
+
+def cached_onnx_generator(weights: str | os.PathLike, load: Callable[[], nn.Module],
+                          threads: int | None = None) -> OnnxGenerator | None:
+    """An :class:`OnnxGenerator` for a weights file, exported once into the cache and reused afterwards.
+
+    ``load()`` gives the torch generator, ready for inference; it is called only when the file must be
+    exported, and what it raises (a bad checkpoint) propagates. Returns ``None``, after logging why, when no ONNX model can be had here: the exporter is not
+    installed, the cache folder is not writable, or the export fails. The caller then runs PyTorch.
+    """
+    path = cached_onnx_path(weights)
+    if path.is_file():
+        try:
+            return load_onnx(path, threads)
+        except ValueError as error:  # a damaged cache file: export it again
+            logger.warning("the cached ONNX model is unusable, exporting it again: %s", error)
+    if not can_export_onnx():
+        logger.info('running PyTorch: ONNX Runtime, faster on most CPUs, needs the model exported once, which '
+                    'needs the [onnx] extra (pip install "hifacegan[onnx]")')
+        return None
+    model = load()  # a bad checkpoint fails here, with the loader's own message
+    logger.info("exporting the model to ONNX Runtime once, for faster CPU restores (about half a minute); "
+                "cached as %s", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_onnx(model, path)
+        return load_onnx(path, threads)
+    except OSError as error:
+        logger.warning("running PyTorch: cannot write the ONNX model to the cache (%s); set XDG_CACHE_HOME to a "
+                       "writable folder", error)
+    except Exception as error:  # noqa: BLE001  the exporter raises many types; PyTorch still restores correctly
+        logger.warning("running PyTorch: exporting the model to ONNX failed (%s: %s)", type(error).__name__,
+                       str(error).strip()[:300])
+    return None

@@ -11,6 +11,7 @@ from _tiny import TinyFaces, TinyPerceptual, tiny_config
 
 import hifacegan
 from hifacegan.training import NonFiniteLossError, Trainer
+from hifacegan.training import trainer as trainer_module
 from hifacegan.training.checkpoint import latest_checkpoint, load_checkpoint
 from hifacegan.training.config import ConfigError
 
@@ -161,6 +162,16 @@ def test_bf16_autocast_path_runs(tmp_path):
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["g_total"]) for r in records if r["kind"] == "train")
     assert all(p.dtype == torch.float32 for p in trainer.generator.parameters())
+
+
+@pytest.mark.parametrize(("amp", "device", "fast_bf16", "expected"), [
+    ("auto", "cpu", True, True), ("auto", "cpu", False, False), ("auto", "cuda", False, True),
+    ("off", "cpu", True, False), ("off", "cuda", True, False), ("bf16", "cpu", False, True),
+])
+def test_amp_auto_follows_the_cpu_bf16_flags(monkeypatch, amp, device, fast_bf16, expected):
+    # auto = bf16 where the CPU computes it natively (faster), fp32 where oneDNN would emulate it (slower).
+    monkeypatch.setattr(trainer_module, "cpu_has_fast_bf16", lambda: fast_bf16)
+    assert trainer_module.uses_bf16_autocast(amp, torch.device(device)) is expected
 
 
 def test_sigterm_stops_cleanly_with_checkpoint_and_export(tmp_path):

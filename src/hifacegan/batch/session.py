@@ -156,4 +156,5 @@ def append_outcome(manifest: Manifest, path: Path, key: str, outcome: PhotoOutco
 def restorer_settings(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     """The keyword arguments the CLI builds its :class:`~hifacegan.restorer.Restorer` with (for Ray actors)."""
     return {"model": model, "device": args.device, "arch": args.arch, "color_fix": args.color_fix,
-            "fidelity_weight": args.weight, "precision": args.precision, "runtime": args.runtime}
+            "fidelity_weight": args.weight, "precision": args.precision, "runtime": args.runtime,
+            "compile": args.compile}

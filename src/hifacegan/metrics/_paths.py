@@ -11,17 +11,13 @@ import importlib.util
 import os
 from pathlib import Path
 
+from hifacegan.cache import cache_dir
+
 __all__ = ["MissingFileError", "cache_dir", "find_file", "installed_package_dir", "torch_hub_checkpoints"]
 
 
 class MissingFileError(FileNotFoundError):
     """A metric's parameter or weight file is not on this machine; the message says where to put it."""
-
-
-def cache_dir() -> Path:
-    """The package's own cache folder: ``$XDG_CACHE_HOME/hifacegan``, by default ``~/.cache/hifacegan``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hifacegan"
 
 
 def torch_hub_checkpoints() -> Path:

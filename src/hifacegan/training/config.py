@@ -186,7 +186,8 @@ class TrainConfig:
             Not in the paper; recommended for short budgets (DESIGN.md Sec. 3).
         warmup_l1: pixel L1 weight during the warm-up.
         ema_decay: exponential moving average of G's weights (0 = off), e.g. 0.999.
-        amp: ``"auto"`` (bf16 autocast on CUDA, fp32 on CPU), ``"bf16"`` or ``"off"``.
+        amp: ``"auto"`` (bf16 autocast on CUDA and on CPUs with AVX512-BF16 or AMX, else fp32),
+            ``"bf16"`` or ``"off"``.
         channels_last: NHWC memory layout (often faster on GPUs; slower on this project's CPUs).
         compile: ``torch.compile`` the generator and discriminator (first steps are slow).
         max_minutes: wall-clock budget; the run stops cleanly (checkpoint + export) once it is spent. 0 = none.
