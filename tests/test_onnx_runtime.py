@@ -12,8 +12,6 @@ from hifacegan.cli import main
 from hifacegan.models.checkpoint import model_card_for, save_model
 from hifacegan.restorer import Restorer
 
-pytest.importorskip("onnx", reason="ONNX export needs the [onnx] extra (pip install -e '.[onnx]')")
-pytest.importorskip("onnxscript", reason="ONNX export needs the [onnx] extra (pip install -e '.[onnx]')")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

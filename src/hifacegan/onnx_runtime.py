@@ -8,8 +8,8 @@ accepts a torch generator (``hifacegan restore --runtime onnx``, ``Restorer(runt
 ``cached_onnx_generator(weights, load)`` exports a weights file once into the user's cache
 (``~/.cache/hifacegan/onnx/``) and reuses that file afterwards: the CPU default (``runtime="auto"``).
 
-Exporting needs the ``onnx`` and ``onnxscript`` packages (``pip install "hifacegan[onnx]"``); running an
-exported file needs only ``onnxruntime``, which the face detector already installs.
+Exporting needs the ``onnx`` and ``onnxscript`` packages, running an exported file ``onnxruntime``: all
+three are core dependencies.
 """
 
 from __future__ import annotations
@@ -59,14 +59,14 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 18) -
     :data:`CARD_METADATA_KEY`.
 
     Raises:
-        ImportError: the ``onnx``/``onnxscript`` packages are missing (the ``[onnx]`` extra).
+        ImportError: the ``onnx``/``onnxscript`` packages are missing (core dependencies; an old install).
     """
     try:
-        import onnx  # noqa: F401  (the exporter needs both; say which extra installs them)
+        import onnx  # noqa: F401  (the exporter needs both; say which to install)
         import onnxscript  # noqa: F401
     except ImportError as error:
         raise ImportError(f"exporting to ONNX needs the onnx and onnxscript packages ({error}); "
-                          'install them with: pip install "hifacegan[onnx]"') from error
+                          'install them with: pip install "onnx>=1.17" "onnxscript>=0.2"') from error
     from hifacegan.io import atomic_write_bytes
 
     model = model.float().eval()
@@ -174,7 +174,7 @@ def onnx_generator_for(model: nn.Module | str | os.PathLike, threads: int | None
 
 
 def can_export_onnx() -> bool:
-    """Whether the exporter's packages (``onnx``, ``onnxscript``: the ``[onnx]`` extra) are installed."""
+    """Whether the exporter's packages (``onnx``, ``onnxscript``; core dependencies) are installed."""
     return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxscript"))
 
 
@@ -208,7 +208,7 @@ def cached_onnx_generator(weights: str | os.PathLike, load: Callable[[], nn.Modu
             logger.warning("the cached ONNX model is unusable, exporting it again: %s", error)
     if not can_export_onnx():
         logger.info('running PyTorch: ONNX Runtime, faster on most CPUs, needs the model exported once, which '
-                    'needs the [onnx] extra (pip install "hifacegan[onnx]")')
+                    'needs the onnx and onnxscript packages (pip install "onnx>=1.17" "onnxscript>=0.2")')
         return None
     model = load()  # a bad checkpoint fails here, with the loader's own message
     logger.info("exporting the model to ONNX Runtime once, for faster CPU restores (about half a minute); "

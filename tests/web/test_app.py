@@ -67,6 +67,17 @@ def test_model_menu_and_offline_environment(tmp_path):
     assert ServeConfig().host == "127.0.0.1"
 
 
+def test_the_servers_model_exports_outlive_its_temporary_folder(tmp_path, monkeypatch):
+    from hifacegan.cache import cache_dir
+
+    monkeypatch.delenv("HIFACEGAN_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    env = offline_environment(tmp_path / "server")
+    monkeypatch.setenv("XDG_CACHE_HOME", env["XDG_CACHE_HOME"])  # as serve sets it
+    monkeypatch.setenv("HIFACEGAN_CACHE_DIR", env["HIFACEGAN_CACHE_DIR"])
+    assert cache_dir() == tmp_path / "user-cache" / "hifacegan"
+
+
 def test_serve_command_line(capsys):
     from hifacegan.cli import build_parser
 

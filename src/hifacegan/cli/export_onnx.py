@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Load MODEL (a shipped model's name, or an official/BasicSR/our checkpoint) and write it as "
         "an ONNX graph: input 'image' (N, 3, H, W) float32 in [0, 1] with H and W multiples of 32 (64 to 8192), "
         "output 'restored' (tanh output; clip to [0, 1]). The model card goes into the file's metadata. "
-        "Use it with: hifacegan restore --model OUT.onnx. Needs the [onnx] extra (onnx, onnxscript).",
+        "Use it with: hifacegan restore --model OUT.onnx. Needs onnx and onnxscript (core dependencies).",
     )
     parser.add_argument("model", metavar="MODEL", help="shipped model name (renovation, fidelity) or checkpoint path")
     parser.add_argument("output", type=Path, metavar="OUT.onnx", help="destination file (written atomically)")

@@ -120,7 +120,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "not an .onnx file from hifacegan export-onnx). Default: $HIFACEGAN_RUNTIME, else auto: "
                         "ONNX Runtime on the CPU, the model exported once into ~/.cache/hifacegan/onnx (faster, "
                         "and steadier on a busy CPU); PyTorch on GPUs, with --weight or --precision bf16/fp16, "
-                        "or when the [onnx] extra is missing")
+                        "or when the onnx/onnxscript packages are missing")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="torch.compile the model (PyTorch, bf16 only): 5.5x the fp32 whole-photo speed and 2.9x "
                         "ONNX Runtime's on a CPU with AMX, after about a minute of compiling (seconds once cached). "
@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         logger.error("cannot load the model: %s", exc)
         return 1
-    except (ValueError, ImportError) as exc:  # ImportError: ONNX export without the [onnx] extra
+    except (ValueError, ImportError) as exc:  # ImportError: ONNX export without onnx/onnxscript
         logger.error("%s", exc)
         return 2
     _restore_video.configure_background(restorer, args)

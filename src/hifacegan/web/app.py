@@ -73,6 +73,8 @@ def offline_environment(workdir: Path) -> dict[str, str]:
 
     They are read when Gradio is imported, so set them before that (``serve`` does).
     """
+    from hifacegan.cache import CACHE_DIR_ENV, cache_dir
+
     return {
         "GRADIO_ANALYTICS_ENABLED": "False",
         "GRADIO_TEMP_DIR": str(workdir / "gradio"),
@@ -84,6 +86,9 @@ def offline_environment(workdir: Path) -> dict[str, str]:
         "ORT_DISABLE_TELEMETRY": "1",
         "TMPDIR": str(workdir / "tmp"),
         "XDG_CACHE_HOME": str(workdir / "cache"),
+        # ...but the package's own cache (the ONNX export of each model, hifacegan.onnx_runtime) stays where it
+        # was: exporting again at every server start would cost each model's first visitor half a minute.
+        CACHE_DIR_ENV: str(cache_dir()),
     }
 
 
