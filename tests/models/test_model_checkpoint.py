@@ -66,6 +66,20 @@ def test_clean_state_dict_unwraps_and_strips_prefixes():
     assert list(clean_state_dict({"params_ema": state, "params": {"x": torch.zeros(1)}})) == ["fc.weight"]
 
 
+def test_a_training_checkpoint_gives_its_ema_generator(tmp_path):
+    # hifacegan convert / load_model on a trainer's last.pt: the averaged weights, as the trainer exports.
+    torch.manual_seed(0)
+    raw, averaged = (create_model("lipspade", ngf=8) for _ in range(2))  # two random initialisations
+    path = tmp_path / "last.pt"
+    torch.save({"step": 7, "generator": raw.state_dict(), "ema": averaged.state_dict(),
+                "discriminator": {"d.weight": torch.zeros(1)}}, path)
+    loaded = hifacegan.load_model(path).state_dict()
+    key = next(k for k in loaded if k.endswith("weight") and loaded[k].ndim == 4)
+    assert torch.equal(loaded[key], averaged.state_dict()[key]) and not torch.equal(loaded[key], raw.state_dict()[key])
+    torch.save({"step": 7, "generator": raw.state_dict(), "ema": None}, path)  # EMA off: the raw generator
+    assert torch.equal(hifacegan.load_model(path).state_dict()[key], raw.state_dict()[key])
+
+
 def test_layout_detection_and_inference():
     official = {"G_middle_0.conv_0.bias": torch.zeros(1)}
     assert detect_layout(official) == "official"

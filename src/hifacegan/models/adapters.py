@@ -23,16 +23,19 @@ import torch
 __all__ = ["adapt_basicsr", "adapt_official", "adapt_state_dict", "clean_state_dict", "detect_layout",
            "infer_architecture"]
 
-_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "generator", "netG")
+# Averaged weights first, as GFPGAN and BasicSR test with them: ``params_ema`` (BasicSR), ``ema`` (our training
+# checkpoints, beside the raw ``generator``), then the raw ones.
+_WRAPPER_KEYS = ("params_ema", "ema", "params", "state_dict", "model", "generator", "netG")
 _PREFIXES = ("module.", "_orig_mod.")
 # Buffers of the official SPADE BatchNorm: never used at official test time (train-mode, batch 1).
 _DROPPED = re.compile(r"\.param_free_norm\.(running_mean|running_var|num_batches_tracked)$")
 
 
 def clean_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
-    """Unwrap ``{'params_ema'|'params'|'state_dict'|...: sd}`` and strip ``module.``/``_orig_mod.`` prefixes.
+    """Unwrap ``{'params_ema'|'ema'|'params'|'state_dict'|...: sd}`` and strip ``module.``/``_orig_mod.`` prefixes.
 
-    ``params_ema`` wins over ``params`` (as GFPGAN and BasicSR do at test time).
+    ``params_ema`` wins over ``params`` (as GFPGAN and BasicSR do at test time), and ``ema`` over
+    ``generator`` in our training checkpoints (an ``ema`` of ``None``, EMA off, falls through).
     """
     state = checkpoint
     while isinstance(state, Mapping) and not _looks_like_state_dict(state):
