@@ -227,12 +227,11 @@ class Restorer:
                  background_upsampler: Callable[[np.ndarray, float], np.ndarray] | None = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-        if runtime is None:  # an .onnx file runs only with ONNX Runtime, whatever the environment says
-            runtime = "onnx" if _is_onnx_file(model) else os.environ.get(RUNTIME_ENV) or "auto"
+        if runtime in (None, "auto") and _is_onnx_file(model):  # whatever the environment says
+            runtime = "onnx"
+        runtime = runtime or os.environ.get(RUNTIME_ENV) or "auto"
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
-        if runtime == "auto" and _is_onnx_file(model):
-            runtime = "onnx"
         self.device = resolve_device("cpu" if runtime == "onnx" and device in (None, "auto") else device)
         onnx_model = None
         if runtime == "auto":
