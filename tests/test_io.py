@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from hifacegan.io import ImageReadError, list_images, read_image, write_image
+from hifacegan.io import ImageReadError, file_sha256, list_images, read_image, write_image
 
 
 def _gradient(h=24, w=32):
@@ -158,3 +160,14 @@ def test_output_folder_check(tmp_path):
     with pytest.raises(OutputPathError, match="cannot be written"):
         check_output_dir(tmp_path / "file" / "below")
     assert check_output_dir(tmp_path / "new" / "out").is_dir()
+
+
+def test_file_sha256_hashes_every_block_and_raises_for_a_missing_file(tmp_path):
+    data = bytes(range(256)) * 40000  # 10 MB: more than two of the 4-MiB blocks it reads
+    path = tmp_path / "weights.bin"
+    path.write_bytes(data)
+    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
+    path.write_bytes(data[:-1] + b"x")
+    assert file_sha256(path) != hashlib.sha256(data).hexdigest()
+    with pytest.raises(OSError):
+        file_sha256(tmp_path / "missing.bin")

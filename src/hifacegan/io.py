@@ -14,6 +14,7 @@ large to process (checked from the header, before any pixel is decoded).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import warnings
@@ -40,6 +41,7 @@ __all__ = [
     "check_output_dir",
     "default_max_pixels",
     "encode_image",
+    "file_sha256",
     "list_images",
     "read_image",
     "write_image",
@@ -406,3 +408,16 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | No
     """Encode by the file's extension and write atomically. See :func:`encode_image`."""
     path = Path(path)
     return atomic_write_bytes(path, encode_image(rgb, path.suffix, alpha, bit_depth, jpeg_quality))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 4-MiB blocks (model weights run to hundreds of MB).
+
+    The one file hash of the package: shipped-model checks, ONNX cache names, weight checks and batch
+    manifests all use it. Raises ``OSError`` when the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()

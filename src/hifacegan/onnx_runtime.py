@@ -15,7 +15,6 @@ three are core dependencies.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import logging
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from hifacegan.cache import cache_dir
+from hifacegan.io import file_sha256
 from hifacegan.models.generator import SIZE_MULTIPLE
 
 __all__ = ["CARD_METADATA_KEY", "EXPORT_FORMAT", "OnnxGenerator", "cached_onnx_generator", "cached_onnx_path",
@@ -185,11 +185,7 @@ def cached_onnx_path(weights: str | os.PathLike) -> Path:
     The cache folder is ``$XDG_CACHE_HOME/hifacegan``, by default ``~/.cache/hifacegan``.
     """
     weights = Path(weights)
-    digest = hashlib.sha256()
-    with weights.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 22), b""):
-            digest.update(block)
-    return cache_dir() / "onnx" / f"{weights.stem}-{digest.hexdigest()[:16]}-f{EXPORT_FORMAT}.onnx"
+    return cache_dir() / "onnx" / f"{weights.stem}-{file_sha256(weights)[:16]}-f{EXPORT_FORMAT}.onnx"
 
 
 def cached_onnx_generator(weights: str | os.PathLike, load: Callable[[], nn.Module],

@@ -10,7 +10,6 @@ give each node its own output folder or accept that a rare record may be lost (o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,13 +18,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hifacegan.io import file_sha256
+
 __all__ = ["MANIFEST_NAME", "STATUSES", "Manifest", "ManifestRecord", "file_digest", "read_manifest"]
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.jsonl"
 STATUSES = ("ok", "failed", "no_face", "skipped")
-_HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -70,16 +70,10 @@ class ManifestRecord:
 
 def file_digest(path: str | os.PathLike) -> tuple[int | None, str | None]:
     """``(size, sha256 hex)`` of a file, or ``(None, None)`` when it cannot be read."""
-    digest = hashlib.sha256()
-    size = 0
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_HASH_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
+        return os.path.getsize(path), file_sha256(path)
     except OSError:
         return None, None
-    return size, digest.hexdigest()
 
 
 class Manifest:

@@ -21,7 +21,6 @@ FID compares two *sets* of images, so it has no per-image value; published FIDs 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hifacegan.io import file_sha256
 from hifacegan.metrics._paths import (
     MissingFileError,
     cache_dir,
@@ -72,11 +72,7 @@ def _check_hash(path: Path) -> None:
     prefix = _HASH_PREFIX.get(path.name)
     if prefix is None:
         return
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if not digest.hexdigest().startswith(prefix):
+    if not file_sha256(path).startswith(prefix):
         raise ValueError(f"{path} is not the standard {path.name} (its sha256 does not start with {prefix}); "
                          "replace it with the original file")
 

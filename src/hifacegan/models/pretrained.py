@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hifacegan.io import file_sha256
 from hifacegan.models.checkpoint import CheckpointError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -111,7 +111,7 @@ def pretrained_path(name: str) -> Path:
     path = WEIGHTS_DIR / entry.filename
     if not path.is_file():
         raise NoDefaultModelError(f"the model file {path} ({name}) is missing; reinstall hifacegan")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     if digest != entry.sha256:
         raise NoDefaultModelError(f"the model file {path} ({name}) is corrupt (sha256 {digest[:12]}...); reinstall")
     return path

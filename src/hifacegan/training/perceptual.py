@@ -21,7 +21,6 @@ unclamped, like the official code (clamping would cut the gradient of out-of-ran
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -30,6 +29,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from hifacegan.io import file_sha256
 
 __all__ = [
     "MOBILENET_V2_FILE",
@@ -303,11 +304,7 @@ def find_weights(name: str, path: str | os.PathLike | None = None) -> Path:
 
 
 def _sha256_prefix(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:8]
+    return file_sha256(path)[:8]
 
 
 def _load_state(model: nn.Module, path: Path, name: str) -> None:
