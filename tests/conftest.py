@@ -60,3 +60,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory) -> Path:
+    """A tiny HiFaceGAN (``test_hifacegan``, seed 0) saved with a card for 64-px faces; read-only, shared."""
+    from _tiny_model import save_tiny_generator
+
+    return save_tiny_generator(tmp_path_factory.mktemp("model") / "tiny.safetensors")

@@ -7,12 +7,11 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
+from _tiny_model import save_tiny_generator
 
 import hifacegan
 from hifacegan import compiled as compiled_module
 from hifacegan.compiled import CompiledGenerator
-from hifacegan.models.checkpoint import model_card_for, save_model
 from hifacegan.restorer import Restorer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -20,11 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def tiny_file(tmp_path_factory):
-    torch.manual_seed(5)
-    model = hifacegan.create_model("lipspade", ngf=8)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, model_card_for(model, "lipspade", 8, size=64))
-    return path
+    return save_tiny_generator(tmp_path_factory.mktemp("model") / "tiny.safetensors", "lipspade", seed=5)
 
 
 def _crops(count: int, seed: int) -> list[np.ndarray]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _tiny_model import save_tiny_generator
 from PIL import Image
 
 import hifacegan
 from hifacegan.cli import main
-from hifacegan.models.checkpoint import model_card_for, save_model
 from hifacegan.restorer import Restorer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -18,11 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def tiny_file(tmp_path_factory):
     """A lipspade ngf-8 generator with random weights, saved with a model card (face size 64)."""
-    torch.manual_seed(3)
-    model = hifacegan.create_model("lipspade", ngf=8)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, model_card_for(model, "lipspade", 8, size=64))
-    return path
+    return save_tiny_generator(tmp_path_factory.mktemp("model") / "tiny.safetensors", "lipspade", seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -123,10 +119,8 @@ def test_auto_runtime_reexports_a_changed_or_damaged_file(tiny_file, auto_runtim
     (cached,) = auto_runtime.iterdir()
     cached.write_bytes(b"truncated")  # a damaged cache file is exported again, not an error
     assert Restorer(tiny_file, "cpu").runtime == "onnx" and cached.stat().st_size > 1000
-    torch.manual_seed(4)  # other weights under the same name: a new cache entry
-    other = tmp_path / "tiny.safetensors"
-    model = hifacegan.create_model("lipspade", ngf=8)
-    save_model(other, model, model_card_for(model, "lipspade", 8, size=64))
+    # other weights under the same name: a new cache entry
+    other = save_tiny_generator(tmp_path / "tiny.safetensors", "lipspade", seed=4)
     Restorer(other, "cpu")
     assert len(list(auto_runtime.iterdir())) == 2
 

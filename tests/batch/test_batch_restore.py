@@ -7,14 +7,11 @@ import os
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-import hifacegan
 import hifacegan.restorer as restorer_module
 from hifacegan.batch.manifest import read_manifest
 from hifacegan.cli import main
-from hifacegan.models.checkpoint import model_card_for, save_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -23,14 +20,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def _info_logs(caplog):
     caplog.set_level(logging.INFO)
 
-
-@pytest.fixture(scope="module")
-def tiny_model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    model = hifacegan.create_model("test_hifacegan")
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, model_card_for(model, "hifacegan", 8, size=64))
-    return path
 
 
 @pytest.fixture

@@ -10,14 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-import hifacegan
 import hifacegan.restorer as restorer_module
 from hifacegan.cli import main
 from hifacegan.metrics.comparison_sheet import MAX_SHEET_ROWS
-from hifacegan.models.checkpoint import model_card_for, save_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -38,14 +35,6 @@ def faces(tmp_path_factory) -> Path:
         Image.fromarray((smooth / smooth.max() * 255).astype(np.uint8)).save(folder / f"face{k}.png")
     return folder
 
-
-@pytest.fixture(scope="module")
-def tiny_model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = hifacegan.create_model("test_hifacegan")
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, model_card_for(model, "hifacegan", 8, size=64))
-    return path
 
 
 def _commands(faces: Path, tmp: Path, model: Path) -> dict[str, list[str]]:

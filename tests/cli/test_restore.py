@@ -20,7 +20,6 @@ import hifacegan.restorer as restorer_module
 from hifacegan.cli import main
 from hifacegan.faces.align import FFHQ_TEMPLATE
 from hifacegan.faces.detect import DetectedFace
-from hifacegan.models.checkpoint import model_card_for, save_model
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 OFFICIAL = SHARED / "reference" / "official"
@@ -39,14 +38,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def _info_logs(caplog):
     caplog.set_level(logging.INFO)  # the per-file messages are INFO; pytest keeps WARNING and up by default
 
-
-@pytest.fixture(scope="module")
-def tiny_model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = hifacegan.create_model("test_hifacegan")
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, model_card_for(model, "hifacegan", 8, size=64))
-    return path
 
 
 def _face(center: tuple[float, float], eye_distance: float) -> DetectedFace:

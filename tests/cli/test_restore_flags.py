@@ -7,15 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-import hifacegan
 import hifacegan.restorer as restorer_module
 from hifacegan.cli import build_parser, main
 from hifacegan.faces.align import FFHQ_TEMPLATE
 from hifacegan.faces.detect import DetectedFace
-from hifacegan.models.checkpoint import model_card_for, save_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 H, W = 160, 240
@@ -25,14 +22,6 @@ H, W = 160, 240
 def _info_logs(caplog):
     caplog.set_level(logging.INFO)
 
-
-@pytest.fixture(scope="module")
-def tiny_model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = hifacegan.create_model("test_hifacegan")
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, model_card_for(model, "hifacegan", 8, size=64))
-    return path
 
 
 def _face(cx: float, cy: float, eye_distance: float = 16.0) -> DetectedFace:

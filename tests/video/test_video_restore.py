@@ -8,15 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from _clips import SINE_HZ, pan_frames, read_clip, write_clip  # tests/video is on sys.path
 
-import hifacegan
 import hifacegan.restorer as restorer_module
 from hifacegan.cli import main
 from hifacegan.faces.align import FFHQ_TEMPLATE
 from hifacegan.faces.detect import DetectedFace
-from hifacegan.models.checkpoint import model_card_for, save_model
 
 av = pytest.importorskip("av", reason='restoring videos needs PyAV: pip install "hifacegan[video]"')
 
@@ -36,14 +33,6 @@ def require_shared(path: Path) -> Path:
 def _info_logs(caplog):
     caplog.set_level(logging.INFO)
 
-
-@pytest.fixture(scope="module")
-def tiny_model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = hifacegan.create_model("test_hifacegan")
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, model_card_for(model, "hifacegan", 8, size=64))
-    return path
 
 
 class _CentreFace:

@@ -6,11 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-import hifacegan
-from hifacegan.models.checkpoint import model_card_for, save_model
 from hifacegan.web.app import ServeConfig, build_app, model_choices, offline_environment
 from hifacegan.web.session import DEFAULT_MODEL_LABEL, RestorerPool
 
@@ -18,14 +15,6 @@ pytest.importorskip("gradio", reason="needs the [web] extra: pip install 'hiface
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-@pytest.fixture(scope="module")
-def tiny_model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = hifacegan.create_model("test_hifacegan")
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, model_card_for(model, "hifacegan", 8, size=64))
-    return path
 
 
 def _handler(app, name: str):

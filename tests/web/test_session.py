@@ -11,14 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-import hifacegan
 from hifacegan.faces.align import FFHQ_TEMPLATE
 from hifacegan.faces.detect import DetectedFace
 from hifacegan.io import read_image
-from hifacegan.models.checkpoint import model_card_for, save_model
 from hifacegan.web.session import (
     DEFAULT_MODEL_LABEL,
     RestoreOptions,
@@ -30,14 +27,6 @@ from hifacegan.web.session import (
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-@pytest.fixture(scope="module")
-def tiny_model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = hifacegan.create_model("test_hifacegan")
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, model_card_for(model, "hifacegan", 8, size=64))
-    return path
 
 
 class CenterFaceDetector:
