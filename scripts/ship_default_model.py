@@ -9,12 +9,12 @@ Prints the sha256 and size to enter in ``src/hifacegan/models/pretrained.py``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
 import torch
 
+from hifacegan.io import file_sha256
 from hifacegan.models import load_model, read_weights, save_model
 from hifacegan.models.pretrained import WEIGHTS_DIR
 
@@ -32,8 +32,7 @@ def main() -> None:
     if args.card_json:
         card.update(json.loads(args.card_json.read_text()))
     out = save_model(WEIGHTS_DIR / f"{args.name}.safetensors", model, card, dtype=torch.float16)
-    data = out.read_bytes()
-    print(json.dumps({"file": out.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}))
+    print(json.dumps({"file": out.name, "sha256": file_sha256(out), "bytes": out.stat().st_size}))
 
 
 if __name__ == "__main__":

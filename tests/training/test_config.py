@@ -214,13 +214,26 @@ def test_home_folder_paths_are_expanded(monkeypatch, tmp_path):
     assert config.model.pretrained == str(tmp_path / "g.safetensors")
 
 
-def test_renovation_config_is_the_papers_objective_on_patches_of_512px_faces():
-    config = load_config(CONFIGS / "renovation512.yaml")
+@pytest.mark.parametrize(("name", "start"), [
+    ("renovation512.yaml", "lipspade_utkface128_ngf24"),
+    ("renovation512_sharpen.yaml", "lipspade_utkface128_ngf24"),  # resumed from renovation512's state
+    ("renovation512_stage2.yaml", "lipspade_hq512_ngf24"),
+])
+def test_renovation_configs_are_the_papers_objective_on_patches_of_512px_faces(name, start):
+    config = load_config(CONFIGS / name)
     assert (config.data.size, config.data.face_size) == (160, 512)
     assert config.loss.gan > 0 and config.loss.feat == 10.0 and config.loss.perceptual > 0 and config.loss.l1 > 0
     assert config.train.warmup_steps == 0  # adversarial from the first step: the generator starts trained
-    assert config.model.pretrained.endswith("lipspade_utkface128_ngf24.safetensors")
-    assert set(config.data.tasks) >= {"sr4x", "sr16x", "denoise", "deblur", "jpeg", "renovation"}
+    assert config.model.pretrained.endswith(f"{start}.safetensors")
+    assert set(config.data.tasks) >= {"sr4x", "sr16x", "denoise", "deblur", "jpeg", "renovation", "realworld"}
+
+
+def test_the_sharpen_stage_resumes_the_renovation_run_with_the_same_model():
+    # --resume refuses a checkpoint whose model section differs, so the stages must agree on it.
+    base, sharpen = load_config(CONFIGS / "renovation512.yaml"), load_config(CONFIGS / "renovation512_sharpen.yaml")
+    assert sharpen.model == base.model and sharpen.data.train_root == base.data.train_root
+    assert sharpen.loss.gan > base.loss.gan and sharpen.loss.l1 < base.loss.l1
+    assert sharpen.run_dir != base.run_dir
 
 
 @pytest.mark.parametrize(("override", "named", "valid"), [

@@ -42,7 +42,7 @@ PRETRAINED: dict[str, PretrainedWeights] = {
     "lipspade_hq512_ngf24": PretrainedWeights(
         name="lipspade_hq512_ngf24",
         filename="lipspade_hq512_ngf24.safetensors",
-        sha256="03c007f96e4c40208ebdff37d7170d4700b599cc5e63026e29703570daeda44c",
+        sha256="c76e42aa715cfb91206759cf08e25bbe8bee99e50dac5784f39e20a0d0a12589",
         variant="lipspade",
         ngf=24,
         size=512,
