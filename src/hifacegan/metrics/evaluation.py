@@ -139,7 +139,7 @@ class EvaluationReport:
         attempts: metric -> images it was tried on (the denominator of seconds per image).
         unmatched_references: stems of reference images that have no restored image (not an error:
             a subset may have been restored; reported so a mismatch of folders is noticed).
-        details: what a number depends on beyond its name, e.g. ``{"niqe_params": "hifacegan-faces-v1"}``
+        details: what a number depends on beyond its name, e.g. ``{"niqe_params": "standard"}``
             (which NIQE pristine model: ``"standard"`` is MATLAB's), written into the JSON summary.
     """
 

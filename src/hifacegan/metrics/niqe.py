@@ -1,18 +1,22 @@
 """NIQE, the no-reference "naturalness" score (Mittal, Soundararajan and Bovik, 2013), MATLAB-compatible.
 
 Lower is better. The score compares natural-scene statistics of the image, pooled over 96x96 blocks
-at two scales, with a multivariate Gaussian fitted to pristine images. The *standard* pristine model
-(``mu_prisparam``/``cov_prisparam`` of MATLAB's ``modelparameters.mat``, fitted on 125 natural scenes,
-also distributed as ``niqe_pris_params.npz``) is not ours to ship, so :func:`find_niqe_params` looks at
+at two scales, with a multivariate Gaussian fitted to pristine images. Two pristine models ship with
+the package (``data/NOTICE.md`` says where each comes from):
 
-1. the path given (``params=`` here, ``--niqe-params`` on the command line);
-2. ``$HIFACEGAN_NIQE_PARAMS``;
-3. ``~/.cache/hifacegan/niqe_pris_params.npz`` (``$XDG_CACHE_HOME/hifacegan/...``), or
+* ``standard``: the authors' model (``mu_prisparam``/``cov_prisparam`` of MATLAB's
+  ``modelparameters.mat``, fitted on 125 natural scenes, as BasicSR distributes it in
+  ``niqe_pris_params.npz``): the scale of every published NIQE figure, and the default;
+* ``faces`` (``hifacegan-faces-v1``): the same fit (``scripts/fit_niqe_params.py``) on 244 studio face
+  portraits (webmorphR.stim, CC BY 4.0), for comparisons within one table.
+
+:func:`find_niqe_params` takes a model name or a file, and without either looks at
+
+1. ``$HIFACEGAN_NIQE_PARAMS`` (a name or a file);
+2. ``~/.cache/hifacegan/niqe_pris_params.npz`` (``$XDG_CACHE_HOME/hifacegan/...``), or
    ``modelparameters.mat`` in that folder (reading ``.mat`` needs SciPy);
-4. an installed BasicSR's ``basicsr/metrics/niqe_pris_params.npz``;
-5. else the model shipped in this package, ``data/niqe_pristine_faces.npz`` (``hifacegan-faces-v1``):
-   the same fit (``scripts/fit_niqe_params.py``) on 244 studio face portraits (webmorphR.stim,
-   CC BY 4.0), so NIQE works on a fresh install.
+3. an installed BasicSR's ``basicsr/metrics/niqe_pris_params.npz``;
+4. else the standard model shipped in this package, so a fresh install gives standard NIQE.
 
 Scores depend on the model: :attr:`NiqeParams.name` says which one was used (``"standard"`` for a file
 without a ``name`` entry, as MATLAB's and BasicSR's files are), and reports carry it. Only the standard
@@ -42,6 +46,8 @@ from hifacegan.metrics._paths import MissingFileError, cache_dir, find_file, ins
 from hifacegan.pixels import to_float255
 
 __all__ = [
+    "FACES_NIQE_PARAMS",
+    "NIQE_MODELS",
     "NIQE_PARAMS_ENV",
     "PACKAGED_NIQE_PARAMS",
     "MissingFileError",
@@ -58,13 +64,18 @@ logger = logging.getLogger(__name__)
 
 NIQE_PARAMS_ENV = "HIFACEGAN_NIQE_PARAMS"
 NIQE_PARAMS_FILE = "niqe_pris_params.npz"
-#: The pristine model shipped with the package (fitted on face portraits; see the module docstring).
-PACKAGED_NIQE_PARAMS = Path(__file__).resolve().parent / "data" / "niqe_pristine_faces.npz"
+_DATA = Path(__file__).resolve().parent / "data"
+#: The standard pristine model shipped with the package (the default; see data/NOTICE.md).
+PACKAGED_NIQE_PARAMS = _DATA / "niqe_pris_params.npz"
+#: The project's faces model (``hifacegan-faces-v1``), chosen by name.
+FACES_NIQE_PARAMS = _DATA / "niqe_pristine_faces.npz"
 #: The name of a model file that carries none: MATLAB's and BasicSR's standard files.
 STANDARD_NAME = "standard"
+#: Shipped models by the names ``--niqe-params`` accepts.
+NIQE_MODELS = {STANDARD_NAME: PACKAGED_NIQE_PARAMS, "faces": FACES_NIQE_PARAMS, "hifacegan-faces-v1": FACES_NIQE_PARAMS}
 _HINT = ("It is the standard NIQE pristine model: MATLAB's modelparameters.mat, or BasicSR's "
          "basicsr/metrics/niqe_pris_params.npz (keys mu_pris_param, cov_pris_param, gaussian_window). "
-         "On the command line, --niqe-params FILE names it.")
+         "On the command line, --niqe-params FILE names it; --niqe-params standard or faces picks a shipped model.")
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,6 @@ def _niqe_candidates() -> list[Path]:
     basicsr = installed_package_dir("basicsr")
     if basicsr is not None:
         candidates.append(basicsr / "metrics" / NIQE_PARAMS_FILE)
-    # Last: a standard file, where the user has one, keeps scores comparable with published NIQE.
     candidates.append(PACKAGED_NIQE_PARAMS)
     return candidates
 
@@ -100,13 +110,20 @@ def _niqe_candidates() -> list[Path]:
 def find_niqe_params(path: str | os.PathLike | None = None) -> Path:
     """Locate the NIQE pristine-model file (see the module docstring for the search order).
 
+    Args:
+        path: a shipped model's name (:data:`NIQE_MODELS`: ``standard``, ``faces``), a file, or None.
+
     Returns:
-        The first file found; without a standard file that is :data:`PACKAGED_NIQE_PARAMS`.
+        The file; without a name, a file or a user's standard file, :data:`PACKAGED_NIQE_PARAMS`.
 
     Raises:
         MissingFileError: an explicit path (or none at all, in a broken install) does not exist; the message
             lists where it looked and where to put the file.
     """
+    if path is None and os.environ.get(NIQE_PARAMS_ENV, "") in NIQE_MODELS:
+        path = os.environ[NIQE_PARAMS_ENV]
+    if path is not None and str(path) in NIQE_MODELS:
+        path = NIQE_MODELS[str(path)]
     return find_file("NIQE pristine-model parameters", path, NIQE_PARAMS_ENV, _niqe_candidates(), _HINT)
 
 
@@ -334,8 +351,9 @@ def niqe(image: np.ndarray, *, params: NiqeParams | str | os.PathLike | None = N
     Args:
         image: ``(H, W, 3)`` RGB, ``uint8`` in ``[0, 255]`` or float in ``[0, 1]``; needs room for two
             ``block_size`` blocks (e.g. 192x96). Measured on the BT.601 Y channel rounded to integers.
-        params: the pristine model, or the path of its file; ``None`` searches the default places
-            (see :func:`find_niqe_params`): a standard file where there is one, else the packaged faces model.
+        params: the pristine model, a shipped model's name (``standard``, ``faces``) or a file; ``None``
+            searches the default places (see :func:`find_niqe_params`), which end at the shipped
+            standard model.
         crop_border: pixels removed from each side first.
         block_size: side of the square pooling blocks (96, as the reference).
 
@@ -344,7 +362,7 @@ def niqe(image: np.ndarray, *, params: NiqeParams | str | os.PathLike | None = N
 
     Raises:
         MissingFileError: an explicit ``params`` path does not exist, or (a broken install) not even the
-            packaged model is there; the message says where to put a file.
+            shipped model is there; the message says where to put a file.
         ValueError: bad image shape/range, an image too small, or one without texture (e.g. flat).
     """
     if not isinstance(params, NiqeParams):
