@@ -30,6 +30,10 @@ def _write_faces(folder: Path, count: int = 6, size: int = 40, suffix: str = ".p
     return faces
 
 
+def _target_of(item) -> np.ndarray:
+    return (item["target"].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
+
+
 def _check_item(item, size):
     assert set(item) == {"degraded", "target", "name"}
     for key in ("degraded", "target"):
@@ -212,3 +216,35 @@ def test_patches_are_cut_from_the_whole_face_on_a_16px_grid(tmp_path):
     assert len(offsets) > 1
     with pytest.raises(ValueError, match="face_size"):
         DegradedFolderDataset(tmp_path / "hq", 64, face_size=32)
+
+
+def test_whole_face_items_show_the_whole_face_at_patch_size(tmp_path):
+    faces = _write_faces(tmp_path / "hq", count=1, size=40)
+    whole = fit_square(faces["f0"], 32)
+    always = DegradedFolderDataset(tmp_path / "hq", 32, tasks=("jpeg",), flip=False, face_size=64, whole_face_prob=1.0)
+    kinds = []
+    mixed = DegradedFolderDataset(tmp_path / "hq", 32, tasks=("jpeg",), flip=False, face_size=64, whole_face_prob=0.5)
+    for epoch in range(12):
+        always.set_epoch(epoch)
+        mixed.set_epoch(epoch)
+        assert np.array_equal(_target_of(always[0]), whole)
+        kinds.append(np.array_equal(_target_of(mixed[0]), whole))
+    assert 0 < sum(kinds) < len(kinds)  # both whole faces and patches
+    with pytest.raises(ValueError, match="whole_face_prob"):
+        DegradedFolderDataset(tmp_path / "hq", 32, whole_face_prob=0.5)  # needs face_size
+
+
+def test_whole_face_items_get_degradations_scaled_to_their_size(tmp_path):
+    from hifacegan.degradations import DegradationConfig
+
+    _write_faces(tmp_path / "hq", count=1, size=40)
+    patch_ranges = DegradationConfig().scaled_for_size(512)  # as the trainer passes them for face_size 512
+    ds = DegradedFolderDataset(tmp_path / "hq", 128, tasks=("deblur",), flip=False, face_size=512,
+                               whole_face_prob=1.0, config=patch_ranges)
+    sizes = []
+    for epoch in range(16):
+        ds.set_epoch(epoch)
+        blur = ds.sample(0)[1]["steps"][0]
+        sizes.append(blur["sigma"] / 0.75 if blur["kind"] == "gaussian" else blur["k"] / 2.0)
+    # The official sigma 3-8 (motion 10-20 px) of a 512-px face is sigma 0.75-2 (2-5 px) at 128 px.
+    assert 1.0 <= min(sizes) and max(sizes) <= 2.67

@@ -206,6 +206,14 @@ def test_patches_of_whole_faces_scale_degradations_for_the_face(tmp_path):
         load_config(None, ["data.size=128", "data.face_size=256", "data.source=stacked"])
 
 
+def test_whole_faces_need_patches_and_a_share_in_0_1():
+    config = load_config(None, ["data.size=192", "data.face_size=512", "data.whole_face_prob=0.3"])
+    assert config.data.whole_face_prob == 0.3
+    for bad in (["data.whole_face_prob=0.3"], ["data.face_size=512", "data.size=192", "data.whole_face_prob=1.5"]):
+        with pytest.raises(ConfigError, match="data.whole_face_prob"):
+            load_config(None, bad)
+
+
 def test_home_folder_paths_are_expanded(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     config = load_config(None, ["run_dir=~/runs/x", "data.train_root=~/faces", "model.pretrained=~/g.safetensors"])

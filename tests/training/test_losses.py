@@ -12,6 +12,7 @@ from hifacegan.training.losses import (
     LSGANLoss,
     PerceptualLoss,
     discriminator_loss,
+    lowfreq_l1,
     total,
 )
 
@@ -69,3 +70,22 @@ def test_generator_objective_terms_and_weights():
     assert total({**rec, **adv}).item() == pytest.approx(sum(v.item() for v in {**rec, **adv}.values()))
     with pytest.raises(ValueError, match="no loss terms"):
         total({})
+
+
+def test_lowfreq_loss_sees_colour_and_shading_but_not_fine_texture():
+    target = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    # A +-0.2 checkerboard: zero mean over every 8x8 block, so only texture differs.
+    checker = ((torch.arange(64)[:, None] + torch.arange(64)[None, :]) % 2).float() * 0.4 - 0.2
+    assert lowfreq_l1(target + checker, target).item() == pytest.approx(0.0, abs=1e-6)
+    assert torch.nn.functional.l1_loss(target + checker, target).item() == pytest.approx(0.2, abs=1e-6)
+    tinted = target.clone()
+    tinted[:, 0] += 0.03  # a red cast of ~8 grey levels
+    assert lowfreq_l1(tinted, target).item() == pytest.approx(0.01, abs=1e-6)  # 0.03 on one channel of three
+    assert lowfreq_l1(torch.rand(1, 3, 20, 20), torch.rand(1, 3, 20, 20)).item() > 0  # sizes not multiples of 8
+
+
+def test_generator_objective_adds_the_lowfreq_term_only_when_weighted():
+    out, target = torch.zeros(1, 3, 32, 32), torch.full((1, 3, 32, 32), 0.25)
+    assert "g_lowfreq" not in GeneratorObjective(None, l1=0.0).reconstruction(out, target)
+    terms = GeneratorObjective(None, l1=0.0, lowfreq=2.0).reconstruction(out, target)
+    assert terms.keys() == {"g_lowfreq"} and terms["g_lowfreq"].item() == pytest.approx(2.0 * 0.25)

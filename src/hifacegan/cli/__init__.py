@@ -18,6 +18,7 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
     ("train", "hifacegan.cli.train"),
     ("degrade", "hifacegan.cli.degrade"),
     ("evaluate", "hifacegan.cli.evaluate"),
+    ("realness", "hifacegan.cli.realness"),
     ("benchmark-tasks", "hifacegan.cli.benchmark_tasks"),
     ("serve", "hifacegan.cli.serve"),
 )

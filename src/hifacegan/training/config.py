@@ -102,6 +102,9 @@ class DataConfig:
             160-px patches of 512-px faces teaches the 512-px model at the cost of a 160-px step, as
             super-resolution trainers do; degradation ranges are then scaled for ``face_size`` and
             validation restores whole ``face_size`` faces.
+        whole_face_prob: with ``face_size``, the share of training items that are the whole face
+            reduced to ``size`` instead of a patch (whole-face layout and statistics; see
+            :class:`hifacegan.data.DegradedFolderDataset`). 0 = patches only.
         tasks: degradation tasks mixed during training (see :data:`hifacegan.degradations.TASKS`).
         degradation_config: YAML file of degradation ranges (keys of
             :class:`hifacegan.degradations.DegradationConfig`; "" = the official ranges).
@@ -126,6 +129,7 @@ class DataConfig:
     val_lq_root: str = ""
     size: int = 512
     face_size: int = 0
+    whole_face_prob: float = 0.0
     tasks: tuple[str, ...] = ("renovation",)
     degradation_config: str = ""
     degradation_scale: bool = True
@@ -149,6 +153,9 @@ class LossConfig:
         feat: weight of discriminator feature matching (official ``lambda_feat=10``; divided by ``num_d``).
         perceptual: weight of the perceptual loss (official ``lambda_vgg=10``).
         l1: weight of an optional pixel L1 loss (not in the paper: 0).
+        lowfreq: weight of an L1 between 8x8-average-pooled output and target (not in the paper: 0).
+            It ties colour and shading to the truth while leaving texture to the GAN terms: a
+            generator trained by LSGAN + perceptual alone drifts in mean colour (issue 28).
         perceptual_net: ``"vgg19"`` (the paper; needs the standard weight file locally),
             ``"mobilenet_v2"`` (offline stand-in) or ``"none"``.
         perceptual_weights: path of the perceptual network's weight file ("" = the documented
@@ -161,6 +168,7 @@ class LossConfig:
     feat: float = 10.0
     perceptual: float = 10.0
     l1: float = 0.0
+    lowfreq: float = 0.0
     perceptual_net: str = "vgg19"
     perceptual_weights: str = ""
     perceptual_imagenet_norm: bool = True
@@ -308,6 +316,8 @@ def _validate(config: Config) -> None:
     if d.face_size and (d.face_size % 32 or d.face_size < d.size):
         raise ConfigError(f"data.face_size must be 0 or a multiple of 32 no smaller than data.size ({d.size}), "
                           f"got {d.face_size}")
+    if not 0.0 <= d.whole_face_prob <= 1.0 or (d.whole_face_prob and not d.face_size):
+        raise ConfigError(f"data.whole_face_prob must be in [0, 1] and needs data.face_size, got {d.whole_face_prob}")
     if d.face_size and d.source != "degrade":
         raise ConfigError(f"data.face_size (patches of whole faces) needs data.source=degrade, got {d.source!r}")
 

@@ -6,8 +6,8 @@
   real images, ``weight / num_D`` per scale (official ``lambda_feat=10``).
 * :class:`PerceptualLoss`: L1 between perceptual-network features with per-level weights
   1/32, 1/16, 1/8, 1/4, 1 (official ``VGGLoss``, ``lambda_vgg=10``).
-* :class:`GeneratorObjective` combines them (plus an optional pixel L1, not in the paper) with
-  explicit weights and returns every term for logging.
+* :class:`GeneratorObjective` combines them (plus an optional pixel L1 and a low-frequency L1, not
+  in the paper) with explicit weights and returns every term for logging.
 
 All losses are computed in float32, also under bf16 autocast. Images are compared in ``[0, 1]``:
 the generator's ``tanh`` output is used as it is (the official code treats it as ``[0, 1]``).
@@ -23,7 +23,7 @@ from torch import nn
 
 from hifacegan.training.perceptual import PERCEPTUAL_LAYER_WEIGHTS, PerceptualNetwork, feature_l1
 
-__all__ = ["FeatureMatchingLoss", "GeneratorObjective", "LSGANLoss", "PerceptualLoss", "discriminator_loss"]
+__all__ = ["FeatureMatchingLoss", "GeneratorObjective", "LSGANLoss", "PerceptualLoss", "discriminator_loss", "lowfreq_l1"]
 
 DiscriminatorOutput = list[list[torch.Tensor]]
 
@@ -96,12 +96,22 @@ def discriminator_loss(gan: LSGANLoss, fake: DiscriminatorOutput, real: Discrimi
     return {"d_fake": d_fake, "d_real": d_real, "d_total": d_fake + d_real}
 
 
+LOWFREQ_POOL = 8  # a 512-px face becomes a 64x64 map of colour and shading; finer detail is left free
+
+
+def lowfreq_l1(output: torch.Tensor, target: torch.Tensor, pool: int = LOWFREQ_POOL) -> torch.Tensor:
+    """L1 between ``pool`` x ``pool`` average-pooled images: colour and shading, not texture."""
+    return F.l1_loss(F.avg_pool2d(output.float(), pool, ceil_mode=True),
+                     F.avg_pool2d(target.float(), pool, ceil_mode=True))
+
+
 @dataclass(frozen=True)
 class _Weights:
     gan: float
     feat: float
     perceptual: float
     l1: float
+    lowfreq: float
 
 
 class GeneratorObjective(nn.Module):
@@ -113,12 +123,13 @@ class GeneratorObjective(nn.Module):
         feat: feature-matching weight (official 10).
         perceptual_weight: perceptual weight (official 10).
         l1: pixel L1 weight (not in the paper; 0).
+        lowfreq: weight of :func:`lowfreq_l1` (not in the paper; 0).
     """
 
     def __init__(self, perceptual: PerceptualNetwork | None, gan: float = 1.0, feat: float = 10.0,
-                 perceptual_weight: float = 10.0, l1: float = 0.0) -> None:
+                 perceptual_weight: float = 10.0, l1: float = 0.0, lowfreq: float = 0.0) -> None:
         super().__init__()
-        self.weights = _Weights(gan, feat, perceptual_weight, l1)
+        self.weights = _Weights(gan, feat, perceptual_weight, l1, lowfreq)
         self.gan_loss = LSGANLoss()
         self.feat_loss = FeatureMatchingLoss(feat)
         self.perceptual_loss = PerceptualLoss(perceptual, perceptual_weight) if perceptual is not None else None
@@ -132,6 +143,8 @@ class GeneratorObjective(nn.Module):
         l1_weight = self.weights.l1 if l1 is None else l1
         if l1_weight > 0:
             terms["g_l1"] = l1_weight * F.l1_loss(output.float(), target.float())
+        if self.weights.lowfreq > 0:
+            terms["g_lowfreq"] = self.weights.lowfreq * lowfreq_l1(output, target)
         return terms
 
     def adversarial(self, fake: DiscriminatorOutput, real: DiscriminatorOutput) -> dict[str, torch.Tensor]:

@@ -212,7 +212,7 @@ class Trainer:
         self.perceptual_name = perceptual.name if perceptual is not None else "none"
         lw = config.loss
         self.objective = GeneratorObjective(self.perceptual, gan=lw.gan, feat=lw.feat,
-                                            perceptual_weight=lw.perceptual, l1=lw.l1)
+                                            perceptual_weight=lw.perceptual, l1=lw.l1, lowfreq=lw.lowfreq)
         self.gan_loss = LSGANLoss()
 
         g_params = [p for p in self.generator.parameters() if p.requires_grad]

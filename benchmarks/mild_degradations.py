@@ -1,0 +1,85 @@
+"""Does the restorer harm a good photo? Issue 28's mild-degradation table on held-out faces.
+
+Each face is mildly degraded (Gaussian blur with sigma drawn in 1-3 px, or 4x bicubic down then up),
+restored as ``hifacegan restore --aligned`` does (the default runtime and precision), and compared with
+its truth:
+
+* PSNR (dB) of input and output against the truth, and the output's loss to the input (target: at most
+  1.5 dB);
+* mean colour error: the largest per-channel difference of mean colour from the truth, grey levels
+  (target: at most 1);
+* sharpness ratio: output luma gradient energy over the truth's (target 0.9-1.15).
+
+Usage (the issue's set: 30 held-out UTKFace faces at their 200 px)::
+
+    .venv/bin/python benchmarks/mild_degradations.py [--model M] [--color-fix] [--limit 30] [--size 200]
+    .venv/bin/python benchmarks/mild_degradations.py --data ~/hifacegan-runs/data/hq512/val --size 512
+
+Prints one Markdown row per task with the mean over faces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+import cv2
+import numpy as np
+from _val_faces import add_face_arguments, load_faces
+
+MILD_TASKS = ("blur1-3", "down4x")
+
+
+def mild_degrade(face: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
+    """``blur1-3``: Gaussian blur, sigma uniform in [1, 3]; ``down4x``: bicubic to 1/4 and back."""
+    height, width = face.shape[:2]
+    if task == "blur1-3":
+        return cv2.GaussianBlur(face, (0, 0), float(rng.uniform(1.0, 3.0)))
+    small = cv2.resize(face, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def colour_error(image: np.ndarray, truth: np.ndarray) -> float:
+    """Largest per-channel difference of mean colour, grey levels."""
+    diff = image.reshape(-1, 3).astype(np.float64).mean(0) - truth.reshape(-1, 3).astype(np.float64).mean(0)
+    return float(np.abs(diff).max())
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hifacegan.metrics import psnr
+    from hifacegan.metrics.sharpness import sharpness_ratio
+    from hifacegan.pixels import float_to_uint8
+    from hifacegan.restorer import Restorer
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_face_arguments(parser, limit=30)
+    parser.set_defaults(size=200)
+    parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
+                        help="as restore's --color-fix (default: the model card's choice)")
+    parser.add_argument("--weight", type=float, default=0.0, help="as restore's --weight")
+    args = parser.parse_args(argv)
+
+    restorer = Restorer(str(args.model) if args.model else None, color_fix=args.color_fix,
+                        fidelity_weight=args.weight)
+    stems, truths = load_faces(args.data, args.limit, args.size)
+    print(f"{len(truths)} faces from {args.data} at {args.size} px, model {args.model or 'default'}, "
+          f"color_fix {restorer.color_fix}, weight {args.weight}; CPU {platform.processor() or platform.machine()}")
+    print("\n| task | PSNR input | PSNR output | output - input | colour error input / output | sharpness input / "
+          "output |\n|---|---|---|---|---|---|")
+    for task in MILD_TASKS:
+        rng = np.random.default_rng(args.seed)
+        degraded = [mild_degrade(t, task, rng) for t in truths]
+        restored = [float_to_uint8(restorer.enhance(d, aligned=True).image) for d in degraded]
+        p_in = np.mean([psnr(d, t) for d, t in zip(degraded, truths)])
+        p_out = np.mean([psnr(r, t) for r, t in zip(restored, truths)])
+        c_in = np.mean([colour_error(d, t) for d, t in zip(degraded, truths)])
+        c_out = np.mean([colour_error(r, t) for r, t in zip(restored, truths)])
+        s_in = np.mean([sharpness_ratio(d, t) for d, t in zip(degraded, truths)])
+        s_out = np.mean([sharpness_ratio(r, t) for r, t in zip(restored, truths)])
+        print(f"| {task} | {p_in:.2f} | {p_out:.2f} | {p_out - p_in:+.2f} | {c_in:.2f} / {c_out:.2f} | "
+              f"{s_in:.2f} / {s_out:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
