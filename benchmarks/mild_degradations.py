@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     restorer = Restorer(str(args.model) if args.model else None, color_fix=args.color_fix,
                         fidelity_weight=args.weight)
-    stems, truths = load_faces(args.data, args.limit, args.size)
+    _, truths = load_faces(args.data, args.limit, args.size)
     print(f"{len(truths)} faces from {args.data} at {args.size} px, model {args.model or 'default'}, "
           f"color_fix {restorer.color_fix}, weight {args.weight}; CPU {platform.processor() or platform.machine()}")
     print("\n| task | PSNR input | PSNR output | output - input | colour error input / output | sharpness input / "

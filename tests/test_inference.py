@@ -51,3 +51,21 @@ def test_small_images_and_shape_mismatch():
     assert keep_input_colors(tiny, tiny).shape == tiny.shape  # blur radius beyond the image: replicate
     with pytest.raises(ValueError, match="equal shapes"):
         keep_input_colors(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))
+
+
+def test_coloured_glints_lose_their_colour_but_not_their_luma():
+    from hifacegan.inference import smooth_chroma
+
+    size = 256  # chroma sigma 2 px
+    grey = torch.full((1, 3, size, size), 0.5)
+    glint = grey.clone()
+    glint[:, :, 100:102, 100:102] = torch.tensor([0.2, 0.9, 0.9]).view(1, 3, 1, 1)  # a 2-px cyan dot
+    out = keep_input_colors(glint, grey)
+    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    chroma = lambda x: x - (x * luma).sum(1, keepdim=True)
+    dot = (slice(None), slice(None), slice(100, 102), slice(100, 102))
+    assert chroma(out)[dot].abs().max() < 0.35 * chroma(glint)[dot].abs().max()
+    # The luma detail is the restored image's (minus its low frequencies, as before).
+    no_chroma = keep_input_colors(glint, grey, chroma_sigma=0)
+    assert torch.allclose((out * luma).sum(1), (no_chroma * luma).sum(1), atol=1e-5)
+    assert torch.allclose(smooth_chroma(glint, 2.0).mul(luma).sum(1), glint.mul(luma).sum(1), atol=1e-6)

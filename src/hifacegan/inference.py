@@ -29,6 +29,12 @@ MIN_INPUT_SIZE = 2 * SIZE_MULTIPLE
 # hifacegan-24 that tinted faces (jpeg 26.7 -> 33.4 dB). The shipped lipspade model keeps colours by
 # itself and runs without the fix (its model card says why).
 COLOR_FIX_SIGMA_FRACTION = 3 / 128
+#: The colour fix also smooths the result's chroma at this fraction of the shorter side (4 px at 512):
+#: faces hold no sharper colour detail than that, but GAN outputs do, as coloured glints in the eyes
+#: and on teeth (issue 28); the luma, where the eye sees detail, is left exactly as it was.
+CHROMA_SIGMA_FRACTION = 1 / 128
+#: BT.601 luma weights (R, G, B).
+_LUMA = (0.299, 0.587, 0.114)
 
 #: ``precision`` values: ``auto`` picks bf16 autocast where the hardware runs it fast, else fp32.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -36,7 +42,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # and later). Without them oneDNN emulates bf16 and autocast is slower than fp32, so auto stays fp32.
 _FAST_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
-__all__ = ["COLOR_FIX_SIGMA_FRACTION", "PRECISIONS", "autocast_dtype", "card_color_fix", "cpu_has_fast_bf16",
+__all__ = ["CHROMA_SIGMA_FRACTION", "COLOR_FIX_SIGMA_FRACTION", "PRECISIONS", "autocast_dtype", "card_color_fix", "cpu_has_fast_bf16",
            "keep_input_colors", "pad_to_multiple", "prepare_for_inference", "restore_faces", "restore_tensor"]
 
 
@@ -118,7 +124,18 @@ def _gaussian_lowpass(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(x, (0, 0, radius, radius), mode=mode), kernel.transpose(-1, -2), groups=images.shape[1])
 
 
-def keep_input_colors(restored: torch.Tensor, reference: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+def smooth_chroma(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur the colour of ``(N, 3, H, W)`` images, not their BT.601 luma: ``Y + lowpass(RGB - Y)``.
+
+    The luma is unchanged exactly (the luma of ``RGB - Y`` is 0, and blurring keeps it 0).
+    """
+    weights = torch.tensor(_LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    luma = (images * weights).sum(1, keepdim=True)
+    return luma + _gaussian_lowpass(images - luma, sigma)
+
+
+def keep_input_colors(restored: torch.Tensor, reference: torch.Tensor, sigma: float | None = None,
+                      chroma_sigma: float | None = None) -> torch.Tensor:
     """The colour fix: the restored image's details on the reference's low frequencies (colour, shading).
 
     In the ``hifacegan`` variant every SPADE layer is conditioned on instance-normalised suppression
@@ -132,16 +149,23 @@ def keep_input_colors(restored: torch.Tensor, reference: torch.Tensor, sigma: fl
         reference: the degraded input, same shape.
         sigma: Gaussian sigma in pixels separating low from high frequencies; ``None`` =
             :data:`COLOR_FIX_SIGMA_FRACTION` of the shorter side.
+        chroma_sigma: then the result's chroma is blurred at this sigma (:func:`smooth_chroma`), which
+            removes the model's coloured glints; ``None`` = :data:`CHROMA_SIGMA_FRACTION` of the
+            shorter side; below 1 px (faces under 128 px), or 0, nothing is blurred.
 
     Returns:
-        ``restored - lowpass(restored) + lowpass(reference)``, clipped to ``[0, 1]``.
+        ``restored - lowpass(restored) + lowpass(reference)`` with smoothed chroma, clipped to ``[0, 1]``.
     """
     if restored.shape != reference.shape:
         raise ValueError(f"keep_input_colors needs equal shapes, got {tuple(restored.shape)} "
                          f"and {tuple(reference.shape)}")
     sigma = sigma if sigma is not None else COLOR_FIX_SIGMA_FRACTION * min(restored.shape[-2:])
+    chroma_sigma = chroma_sigma if chroma_sigma is not None else CHROMA_SIGMA_FRACTION * min(restored.shape[-2:])
     reference = reference.to(restored)
-    return (restored - _gaussian_lowpass(restored, sigma) + _gaussian_lowpass(reference, sigma)).clamp_(0.0, 1.0)
+    fixed = restored - _gaussian_lowpass(restored, sigma) + _gaussian_lowpass(reference, sigma)
+    if chroma_sigma >= 1.0:
+        fixed = smooth_chroma(fixed, chroma_sigma)
+    return fixed.clamp_(0.0, 1.0)
 
 
 def card_color_fix(model: nn.Module) -> bool:

@@ -29,7 +29,7 @@ def fake_data_module(monkeypatch):
 
     class DegradedFolderDataset(TinyFaces):
         def __init__(self, root, size, tasks=("renovation",), seed=0, random_crop=False, flip=True, config=None,
-                     max_items=None, face_size=None):
+                     max_items=None, face_size=None, whole_face_prob=0.0):
             calls.append({"root": root, "size": size, "tasks": tasks, "seed": seed, "flip": flip,
                           "max_items": max_items})
             super().__init__(n=6, size=size, seed=len(calls))

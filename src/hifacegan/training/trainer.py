@@ -18,7 +18,8 @@ a JSON-lines metrics log and a tqdm bar with losses and images/s. Rank 0 logs an
 This module is the loop; what it uses lives beside it: :mod:`~hifacegan.training.loader` (datasets and
 the resumable loader), :mod:`~hifacegan.training.validation` (scores via :mod:`hifacegan.metrics`),
 :mod:`~hifacegan.training.weights` (initialisation, EMA), :mod:`~hifacegan.training.checkpoint` (files,
-resume) and :mod:`~hifacegan.training.run_record` (environment, model card, resume diff).
+resume), :mod:`~hifacegan.training.run_record` (environment, model card, resume diff) and
+:mod:`~hifacegan.training.run_log` (metrics log, TensorBoard, stop signals).
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ import logging
 import math
 import os
 import random
-import signal
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -68,6 +67,7 @@ from hifacegan.training.loader import (
 )
 from hifacegan.training.losses import GeneratorObjective, LSGANLoss, discriminator_loss, total
 from hifacegan.training.perceptual import PerceptualNetwork, build_perceptual_network
+from hifacegan.training.run_log import RunLog, install_stop_handlers
 from hifacegan.training.run_record import RunFacts, config_changes, environment, model_card
 from hifacegan.training.validation import image_grid, score_generator
 from hifacegan.training.weights import ModelEMA, all_finite, freeze_unused_heads, initialize_official
@@ -238,7 +238,8 @@ class Trainer:
         self.elapsed_before = 0.0  # training seconds of earlier runs of this run folder
         self._stop_requested = False
         self._baseline: dict[str, float] | None = None
-        self._writer: Any = None
+        # metrics.jsonl from the start; fit() adds TensorBoard (its folder appears only when a run starts).
+        self.run_log = RunLog(self.run_dir, self.info.is_main, tensorboard=False)
         self.last_validation: dict[str, float] = {}
         if resume_path is not None:
             self._load_resume(resume_path)
@@ -438,49 +439,15 @@ class Trainer:
         if scores.grid_rows is not None:
             grid = image_grid(scores.grid_rows)
             write_image(self.run_dir / "samples" / f"step_{self.step:08d}.png", grid.permute(1, 2, 0).numpy())
-            if self._writer is not None:
-                self._writer.add_image("val/degraded_output_target", grid, self.step)
+            self.run_log.image("val/degraded_output_target", grid, self.step)
         self.last_validation = metrics
         return metrics
 
-    def _open_tensorboard(self) -> None:
-        if not (self.info.is_main and self.config.train.tensorboard):
-            return
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            logger.info("TensorBoard logging off: the 'tensorboard' package is not installed (pip install tensorboard)")
-            return
-        self._writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
-
     def _log(self, kind: str, values: dict[str, float]) -> None:
-        if not self.info.is_main:
-            return
-        ckpt.append_jsonl(self.run_dir / "metrics.jsonl", {"kind": kind, "step": self.step, **values})
-        if self._writer is not None:
-            for key, value in values.items():
-                self._writer.add_scalar(f"{kind}/{key}", value, self.step)
+        self.run_log.scalars(kind, self.step, values)
 
-    # -- signals ------------------------------------------------------------------------------------------
-    def _install_signal_handlers(self) -> Callable[[], None]:
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-        def handler(signum: int, _frame: Any) -> None:
-            logger.warning("received %s: finishing this step, then saving a checkpoint (again to abort)",
-                           signal.Signals(signum).name)
-            self._stop_requested = True
-            signal.signal(signum, previous[signal.Signals(signum)])  # a second signal acts as usual
-
-        for s in previous:
-            signal.signal(s, handler)
-
-        def restore() -> None:
-            for s, h in previous.items():
-                signal.signal(s, h)
-
-        return restore
+    def _request_stop(self) -> None:
+        self._stop_requested = True
 
     # -- fit ----------------------------------------------------------------------------------------------
     def fit(self, stop_at: int | None = None, save_on_stop: bool = True) -> TrainResult:
@@ -508,8 +475,9 @@ class Trainer:
                         "%s, perceptual %s; run folder %s", self.config.model.variant, self.config.model.ngf,
                         params_g / 1e6, params_d / 1e6, self.device, self.info.world_size, t.batch_size,
                         "bf16 autocast" if self.amp else "fp32", self.perceptual_name, self.run_dir)
-        self._open_tensorboard()
-        restore_signals = self._install_signal_handlers()
+        self.run_log.close()
+        self.run_log = RunLog(self.run_dir, self.info.is_main, t.tensorboard)
+        restore_signals = install_stop_handlers(self._request_stop)
         loader, sampler = self._loader()
         batches = self._batches(loader, sampler)
         # A bar on stderr when it is a terminal (disable=None), rank 0 only; the log lines print above it.
@@ -585,8 +553,7 @@ class Trainer:
             validation = self._validate_and_log()
             if self.info.is_main:
                 exported = self.export(self.run_dir / FINAL_NAME, rate, validation)
-        if self._writer is not None:
-            self._writer.flush()
+        self.run_log.flush()
         return TrainResult(step=self.step, images_seen=self.images_seen, reason=reason, checkpoint=last_ckpt,
                            exported=exported, validation=self.last_validation, images_per_second=rate)
 
@@ -614,7 +581,5 @@ class Trainer:
 
     def close(self) -> None:
         """Release TensorBoard files and the process group."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        self.run_log.close()
         cleanup_distributed()
