@@ -42,7 +42,7 @@ PRETRAINED: dict[str, PretrainedWeights] = {
     "lipspade_hq512_ngf24": PretrainedWeights(
         name="lipspade_hq512_ngf24",
         filename="lipspade_hq512_ngf24.safetensors",
-        sha256="c76e42aa715cfb91206759cf08e25bbe8bee99e50dac5784f39e20a0d0a12589",
+        sha256="2b3671a7668f0a3f0d2ba16788d969739ad08dd21b7379f51c4017707699e7c2",
         variant="lipspade",
         ngf=24,
         size=512,
