@@ -40,7 +40,7 @@ def test_compiled_faces_match_eager_bf16(tiny_file, tmp_path, monkeypatch):
     fast = np.stack(hifacegan.restore_faces(restorer.model, crops, precision="bf16")).astype(float)
     assert not restorer.model.failed and fast.shape == eager.shape == (3, 64, 64, 3)
     # Fused kernels round bf16 differently from eager ones; random ngf-8 weights amplify that to a few grey
-    # levels at single pixels (README "Quality cost of bf16"), but on average both stay as close to fp32.
+    # levels at single pixels (docs/speed.md, "Quality cost of bf16"), but on average both stay as close to fp32.
     assert np.abs(fast - eager).mean() < 0.5
     assert psnr(fast, exact) > psnr(eager, exact) - 1.0 > 35
 
