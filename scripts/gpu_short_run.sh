@@ -75,12 +75,12 @@ PY
     --set data.train_root=.gpu/faces --set 'data.val_root=""' \
     --set train.device=cuda --set train.amp=bf16 --set train.batch_size=16 --set data.num_workers=8 \
     --set train.max_minutes=9 --set train.ckpt_every=500 2>&1 | tee "$OUT/train.log" | tail -30
-  python3 -m hifacegan.training.state_pack pack /tmp/run/checkpoints/last.pt "$OUT";;
+  python3 -m hifacegan.cli.state_pack pack /tmp/run/checkpoints/last.pt "$OUT";;
 resume)
   dir=${2:?usage: resume DIR_WITH_STATE_FILES}
   mv "$HOME/hifacegan-runs/held-weights/"*.safetensors src/hifacegan/weights/ 2>/dev/null || git checkout -- src/hifacegan/weights
   [ -e "$RUN/checkpoints/last.pt" ] && mv "$RUN/checkpoints/last.pt" "$RUN/checkpoints/cpu-before-gpu.pt"
-  .venv/bin/python -m hifacegan.training.state_pack unpack "$dir" "$RUN"
+  .venv/bin/python -m hifacegan.cli.state_pack unpack "$dir" "$RUN"
   echo "now: nice hifacegan train configs/renovation512.yaml --resume auto";;
 *) sed -n 2,13p "$0"; exit 2;;
 esac

@@ -40,7 +40,7 @@ def test_compiled_faces_match_eager_bf16(tiny_file, tmp_path, monkeypatch):
     fast = np.stack(hifacegan.restore_faces(restorer.model, crops, precision="bf16")).astype(float)
     assert not restorer.model.failed and fast.shape == eager.shape == (3, 64, 64, 3)
     # Fused kernels round bf16 differently from eager ones; random ngf-8 weights amplify that to a few grey
-    # levels at single pixels (README "Quality cost of bf16"), but on average both stay as close to fp32.
+    # levels at single pixels (docs/speed.md, "Quality cost of bf16"), but on average both stay as close to fp32.
     assert np.abs(fast - eager).mean() < 0.5
     assert psnr(fast, exact) > psnr(eager, exact) - 1.0 > 35
 
@@ -80,10 +80,11 @@ def test_compile_only_where_it_helps(tiny_file):
 
 
 def _args(**overrides):
-    import argparse
+    from hifacegan.jobs import ModelSettings  # what restore's --compile, --runtime, --model, -w... become
 
-    values = {"compile": None, "runtime": None, "model": None, "weight": 0.0, "device": "cpu", "precision": "auto"}
-    return argparse.Namespace(**{**values, **overrides})
+    values = {"compile": None, "runtime": None, "model": None, "fidelity_weight": 0.0, "device": "cpu",
+              "precision": "auto"}
+    return ModelSettings(**{**values, **overrides})
 
 
 @pytest.mark.parametrize(("overrides", "photos", "videos", "env", "expected"), [
@@ -93,7 +94,7 @@ def _args(**overrides):
     ({"precision": "fp32"}, 40, 0, None, False),    # compiled fp32 was no faster
     ({"runtime": "onnx"}, 40, 0, None, False),
     ({"model": "m.onnx"}, 40, 0, None, False),
-    ({"weight": 0.5}, 40, 0, None, False),
+    ({"fidelity_weight": 0.5}, 40, 0, None, False),
     ({"compile": True}, 1, 0, "0", True),           # the flag beats the environment
     ({"compile": False}, 40, 0, "1", False),
     ({}, 1, 0, "1", True),                          # HIFACEGAN_COMPILE=1 beats the photo count
@@ -101,7 +102,7 @@ def _args(**overrides):
 ])
 def test_restore_compiles_by_default_only_where_it_pays(monkeypatch, overrides, photos, videos, env, expected):
     from hifacegan import inference
-    from hifacegan.cli import restore
+    from hifacegan.jobs import choose_compile
 
     monkeypatch.setattr(inference, "cpu_has_fast_bf16", lambda: True)
     monkeypatch.setattr(compiled_module, "cpu_compiler_available", lambda: True)
@@ -109,17 +110,17 @@ def test_restore_compiles_by_default_only_where_it_pays(monkeypatch, overrides, 
         monkeypatch.delenv("HIFACEGAN_COMPILE", raising=False)
     else:
         monkeypatch.setenv("HIFACEGAN_COMPILE", env)
-    assert restore._choose_compile(_args(**overrides), photos, videos) is expected
+    assert choose_compile(_args(**overrides), photos, videos) is expected
 
 
 def test_restore_does_not_compile_without_fast_bf16_or_a_compiler(monkeypatch):
     from hifacegan import inference
-    from hifacegan.cli import restore
+    from hifacegan.jobs import choose_compile
 
     monkeypatch.delenv("HIFACEGAN_COMPILE", raising=False)
     monkeypatch.setattr(compiled_module, "cpu_compiler_available", lambda: True)
     monkeypatch.setattr(inference, "cpu_has_fast_bf16", lambda: False)
-    assert restore._choose_compile(_args(), 40, 0) is False  # fp32 on this CPU: nothing to gain
+    assert choose_compile(_args(), 40, 0) is False  # fp32 on this CPU: nothing to gain
     monkeypatch.setattr(inference, "cpu_has_fast_bf16", lambda: True)
     monkeypatch.setattr(compiled_module, "cpu_compiler_available", lambda: False)
-    assert restore._choose_compile(_args(), 40, 0) is False
+    assert choose_compile(_args(), 40, 0) is False

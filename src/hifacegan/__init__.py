@@ -10,8 +10,9 @@ pay for importing torch (about a second and 200 MB per process).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from hifacegan._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -56,14 +57,4 @@ if TYPE_CHECKING:
     from hifacegan.restorer import Restorer
 
 
-def __getattr__(name: str):
-    module = _LAZY_EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hifacegan' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY_EXPORTS, globals())

@@ -205,7 +205,7 @@ class Restorer:
             see :func:`hifacegan.onnx_runtime.cached_onnx_generator`) unless ``precision`` asks for bf16/fp16
             or ``fidelity_weight`` mixes in a second model; PyTorch otherwise, and whenever the export cannot
             be had. ONNX Runtime restored whole photos 1.8-3.6x faster than PyTorch fp32 here and stalls far
-            less on a busy CPU (README "Speed"). ``None``: ``"onnx"`` for an ``.onnx`` file, else
+            less on a busy CPU (docs/speed.md). ``None``: ``"onnx"`` for an ``.onnx`` file, else
             ``$HIFACEGAN_RUNTIME``, else ``"auto"``.
         compile: run the PyTorch model through ``torch.compile`` (:class:`~hifacegan.compiled.CompiledGenerator`),
             under bf16 only: 3.4x the eager bf16 speed per face on a CPU with AMX, after about a minute of

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hifacegan.batch.sharding import Shard, input_keys, parse_shard, resolve_shard
+from hifacegan.batch.sharding import Shard, input_keys, resolve_shard
+from hifacegan.cli._types import parse_shard  # restore's --shard type
 
 
 def _names(n: int) -> list[str]:

@@ -222,9 +222,9 @@ def test_ext_upscale_duplicate_names_and_output_size_guard(tmp_path, tiny_model_
     assert "written as PNG to keep transparency" in caplog.text
     assert sorted(p.name for p in (out / "restored_faces").iterdir()) == ["x-2_0.png", "x_0.png"]
 
-    import hifacegan.cli.restore as restore_cli
+    from hifacegan.jobs import file_job  # the per-file job holds the output bound
 
-    monkeypatch.setattr(restore_cli, "MAX_OUTPUT_PIXELS", 10_000)
+    monkeypatch.setattr(file_job, "MAX_OUTPUT_PIXELS", 10_000)
     rc = main(["restore", str(tmp_path / "a" / "x.png"), "-o", str(tmp_path / "out2"), "--model",
                str(tiny_model_file), "--device", "cpu", "--upscale", "4"])
     assert rc == 1 and "use a smaller --upscale" in caplog.text
@@ -320,9 +320,9 @@ def test_pixel_bound_refuses_a_big_file_and_the_batch_goes_on(tmp_path, tiny_mod
 def test_aligned_inputs_have_a_smaller_default_bound(tmp_path, tiny_model_file, monkeypatch, caplog):
     from _bad_inputs import big_jpeg
 
-    import hifacegan.cli.restore as restore_cli
+    import hifacegan.jobs.options as job_options  # where the default bound of aligned crops lives
 
-    monkeypatch.setattr(restore_cli, "ALIGNED_MAX_PIXELS", 1_000_000)  # the model runs on the whole crop
+    monkeypatch.setattr(job_options, "ALIGNED_MAX_PIXELS", 1_000_000)  # the model runs on the whole crop
     big_jpeg(tmp_path / "crop.jpg", 1200, 1000)
     rc = main(["restore", str(tmp_path / "crop.jpg"), "-o", str(tmp_path / "out"), "--model", str(tiny_model_file),
                "--device", "cpu", "--aligned"])
@@ -331,7 +331,7 @@ def test_aligned_inputs_have_a_smaller_default_bound(tmp_path, tiny_model_file, 
 
 def test_a_photo_is_written_all_or_nothing_and_stale_faces_are_removed(tmp_path, tiny_model_file, monkeypatch,
                                                                         caplog):
-    import hifacegan.cli.restore as restore_cli
+    from hifacegan.jobs import file_job  # the per-file job encodes and writes the outputs
 
     two = [_face((40.0, 40.0), 16.0), _face((110.0, 40.0), 16.0)]
     _use_detector(monkeypatch, {(80, 160): two})
@@ -360,7 +360,7 @@ def test_a_photo_is_written_all_or_nothing_and_stale_faces_are_removed(tmp_path,
             raise OSError("No space left on device")
         return hifacegan.io.encode_image(*args, **kwargs)
 
-    monkeypatch.setattr(restore_cli, "encode_image", failing_encode)
+    monkeypatch.setattr(file_job, "encode_image", failing_encode)
     _use_detector(monkeypatch, {(80, 160): two})
     assert main(argv[:3] + [str(fresh)] + argv[4:]) == 1
     assert "No space left on device" in caplog.text

@@ -1,11 +1,11 @@
 """Batches of many photos: a resumable manifest, stable shards for job arrays, and a Ray engine.
 
-``hifacegan restore`` uses these around its per-photo loop (``--skip-existing``, ``--shard K/N``,
-``--engine ray``); see docs/scaling.md.
+``hifacegan restore`` runs :func:`hifacegan.batch.runner.restore_inputs`, which uses these around the
+per-file job (``--skip-existing``, ``--shard K/N``, ``--engine ray``); see docs/scaling.md.
 """
 
 from hifacegan.batch.manifest import Manifest, ManifestRecord, file_digest, read_manifest
-from hifacegan.batch.sharding import Shard, input_keys, parse_shard, resolve_shard
+from hifacegan.batch.sharding import Shard, input_keys, resolve_shard
 
 __all__ = [
     "Manifest",
@@ -13,7 +13,6 @@ __all__ = [
     "Shard",
     "file_digest",
     "input_keys",
-    "parse_shard",
     "read_manifest",
     "resolve_shard",
 ]

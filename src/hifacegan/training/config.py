@@ -6,6 +6,10 @@ with a message naming the key, the expected type and close matches. Overrides su
 ``train.lr_g=2e-4`` or ``data.tasks=[sr4x,jpeg]`` are parsed as YAML scalars/flow sequences by a
 safe loader (a literal parser: nothing is ever executed), then type-checked like file values.
 
+A file can build on another with ``base: other.yaml`` (resolved relative to the including file; chains
+allowed, loops refused) and state only what it changes: sections are merged key by key, the including
+file's values winning, and any other value (a list included) replaces the base's.
+
 The config is read-only during a run; the resolved config is saved in the run folder and in every
 checkpoint (as BasicSR ``basicsr/train.py`` does), so a run can be reproduced from its folder.
 """
@@ -37,6 +41,7 @@ __all__ = [
     "dump_config",
     "load_config",
     "parse_override",
+    "read_config_file",
 ]
 
 
@@ -510,33 +515,73 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     return result
 
 
+#: The top-level key naming the config file a file builds on.
+BASE_KEY = "base"
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The plain values of a YAML config file, merged onto its ``base`` chain (see the module's notes).
+
+    Raises:
+        ConfigError: an unreadable file, invalid YAML, a top level that is not a mapping, a ``base`` that
+            is not a file name, or bases that lead back to a file already in the chain.
+    """
+    return _read_with_bases(Path(path), [])
+
+
+def _read_with_bases(path: Path, chain: list[Path]) -> dict[str, Any]:
+    if path.resolve() in chain:
+        loop = " -> ".join(str(p) for p in [*chain, path.resolve()])
+        raise ConfigError(f"config bases form a loop: {loop}; remove the base: line that closes it")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    values = _yaml_load(text, str(path)) or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a config must be a mapping at the top level, got {type(values).__name__}")
+    base = values.pop(BASE_KEY, None)
+    if base is None:
+        return values
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: {BASE_KEY} must name another config file (e.g. {BASE_KEY}: renovation512.yaml), "
+                          f"got {base!r}")
+    base_path = Path(os.path.expanduser(base))
+    if not base_path.is_absolute():
+        base_path = path.parent / base_path  # relative to the including file, wherever the command runs
+    return _merge(_read_with_bases(base_path, [*chain, path.resolve()]), values)
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` on top: mappings merged key by key, anything else replaced."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> Config:
     """Read a YAML config file (or start from the defaults when ``path`` is None) and apply overrides.
 
     Args:
-        path: YAML file with ``run_dir``, ``model``, ``data``, ``loss``, ``train`` keys.
+        path: YAML file with ``run_dir``, ``model``, ``data``, ``loss``, ``train`` keys, and optionally
+            ``base`` (a file it builds on).
         overrides: ``section.key=value`` strings, applied in order after the file.
 
     Returns:
         The validated, frozen config.
 
     Raises:
-        ConfigError: unreadable file, invalid YAML, unknown key, wrong type or invalid value.
+        ConfigError: unreadable file, invalid YAML, a loop of bases, unknown key, wrong type or invalid value.
     """
-    values: Any = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
-        values = _yaml_load(text, str(path)) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: a config must be a mapping at the top level, got {type(values).__name__}")
+    values = {} if path is None else read_config_file(path)
     values = apply_overrides(values, list(overrides or []))
     return config_from_dict(values)
 
 
 def dump_config(config: Config) -> str:
-    """The config as YAML text (round-trips through :func:`load_config`)."""
+    """The config as YAML text, bases merged in (round-trips through :func:`load_config`)."""
     return yaml.safe_dump(config_to_dict(config), sort_keys=False, default_flow_style=None)

@@ -16,6 +16,7 @@ what the next run can do without:
 
 The result is one safetensors blob split into ``state.partNN`` files plus ``state.json`` (the part
 list with sizes and sha256), so a truncated or missing part is caught before anything is loaded.
+The command line is ``python -m hifacegan.cli.state_pack pack|unpack`` (:mod:`hifacegan.cli.state_pack`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from safetensors.torch import save as save_safetensors
 from hifacegan.io import atomic_write_bytes
 from hifacegan.training import checkpoint as ckpt
 
-__all__ = ["PACK_FORMAT", "StatePackError", "pack_checkpoint", "unpack_checkpoint"]
+__all__ = ["MIB", "PACK_FORMAT", "StatePackError", "pack_checkpoint", "unpack_checkpoint"]
 
 PACK_FORMAT = "hifacegan-train-pack-v1"
 MIB = 1 << 20
@@ -221,37 +221,3 @@ def unpack_checkpoint(pack_dir: str | os.PathLike, out_checkpoint: str | os.Path
                      "torch": tensors[f"rng.{rank}.torch"], "cuda": []}
                     for rank, entry in enumerate(meta["rng"])]
     return ckpt.save_checkpoint(out_checkpoint, state)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m hifacegan.training.state_pack pack CKPT OUT_DIR`` / ``unpack PACK_DIR RUN_DIR``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m hifacegan.training.state_pack", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    pack = sub.add_parser("pack", help="checkpoint -> OUT_DIR/state.partNN + state.json")
-    pack.add_argument("checkpoint", type=Path)
-    pack.add_argument("out_dir", type=Path)
-    pack.add_argument("--part-mib", type=int, default=16)
-    pack.add_argument("--max-parts", type=int, default=7)
-    unpack = sub.add_parser("unpack", help="pack -> RUN_DIR/checkpoints/last.pt (then: hifacegan train ... --resume auto)")
-    unpack.add_argument("pack_dir", type=Path)
-    unpack.add_argument("run_dir", type=Path)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "pack":
-            for path in pack_checkpoint(args.checkpoint, args.out_dir, part_mib=args.part_mib, max_parts=args.max_parts):
-                print(f"{path}  {path.stat().st_size / MIB:.1f} MiB")
-        else:
-            target = ckpt.checkpoint_dir(args.run_dir) / ckpt.LAST_NAME
-            if target.exists():
-                parser.error(f"{target} exists; move it away first (nothing was changed)")
-            print(unpack_checkpoint(args.pack_dir, target))
-    except (StatePackError, ckpt.TrainingCheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hifacegan.cli.restore import ALIGNED_MAX_PIXELS, MAX_OUTPUT_PIXELS, _unique_stems
 from hifacegan.data.transforms import resize_to
-from hifacegan.io import ImageReadError, atomic_write_bytes, atomic_write_files, encode_image, read_image
+from hifacegan.io import ImageReadError, atomic_write_bytes, encode_image, read_image
+from hifacegan.jobs import ALIGNED_MAX_PIXELS, JobOptions, restore_file, unique_stems
+from hifacegan.jobs.layout import resolved
+from hifacegan.video.pipeline import VIDEO_EXTENSIONS
 
 if TYPE_CHECKING:
     from hifacegan.faces.detect import FaceDetector
@@ -162,6 +164,9 @@ def restore_uploads(paths: list[str | os.PathLike], options: RestoreOptions, poo
                     limits: ServeLimits, names: list[str] | None = None) -> UploadReport:
     """Restore every uploaded file; a bad one gets a message and the others go on.
 
+    Each upload is restored by :func:`hifacegan.jobs.restore_file` into ``run_dir`` in ``hifacegan restore``'s
+    layout (as PNG); a copy of the input the size of the result is kept for the page's slider.
+
     Args:
         paths: the uploaded files.
         options: the page's settings.
@@ -183,104 +188,69 @@ def restore_uploads(paths: list[str | os.PathLike], options: RestoreOptions, poo
         report.messages.append(f"Options out of range: weight {options.weight} must be in [0, 1] and upscale "
                                f"{options.upscale} in (0, 8].")
         return report
-    from hifacegan.faces.detect import DetectorUnavailableError
     from hifacegan.models.checkpoint import CheckpointError
 
+    # PNG always: lossless for the comparison, keeps transparency and 16 bits.
+    job = JobOptions(output=run_dir, aligned=options.aligned, only_center_face=options.only_center_face,
+                     upscale=options.upscale, ext="png", max_pixels=limits.max_pixels(options.aligned))
     with pool.lock:
         try:
             restorer = pool.get(options.model, options.weight)
         except (CheckpointError, ValueError, OSError) as exc:
             report.messages.append(f"Model {options.model!r} cannot be used: {exc}")
             return report
-        stems = _unique_stems(uploads)
-        outputs: dict[Path, bytes] = {}
+        stems = unique_stems(uploads)
+        protected = {resolved(path) for path in uploads}
+        outputs: list[Path] = []
         for path, name in zip(uploads, names, strict=True):
             started = time.perf_counter()
             if stems[path] != path.stem:  # two uploads of one name: tell them apart in the page too
                 name = f"{stems[path]}{path.suffix}"
-            try:
-                photo, files, summary = _restore_one(path, name, stems[path], options, restorer, run_dir, limits)
-            except DetectorUnavailableError as exc:
-                report.messages.append(f"Faces cannot be found on this server: {exc}")  # true for every file
+            refusal = _refusal(path, name, limits)
+            if refusal:
+                report.messages.append(refusal)
+                continue
+            outcome = restore_file(path, job, restorer, stem=stems[path], protected=protected)
+            if outcome.fatal:
+                report.messages.append(f"Faces cannot be found on this server: {outcome.error}")  # true for every file
                 break
-            except (ImageReadError, _RefusedError) as exc:
-                report.messages.append(_public(str(exc), path, name))
-            except (ValueError, TypeError) as exc:
-                report.messages.append(f"{name}: cannot restore this image: {_public(str(exc), path, name)}")
-            except (OSError, RuntimeError, MemoryError) as exc:
-                # Out of memory, a full disk...: this file is lost, the others go on.
+            if outcome.restored is None:  # failed: its message says why
+                report.messages.append(_public(str(outcome.error), path, name))
+                continue
+            try:
+                before = _write_before(path, outcome.size, job, run_dir / "inputs" / f"{stems[path]}.png")
+            except (ImageReadError, OSError, ValueError) as exc:  # the upload changed or the disk filled meanwhile
                 report.messages.append(f"{name}: failed: {type(exc).__name__}: {_public(str(exc), path, name)}")
-            else:
-                outputs.update(files)
-                report.photos.append(photo)
-                report.messages.append(f"{name}: {summary} ({time.perf_counter() - started:.1f} s)")
+                continue
+            outputs.extend(outcome.files)
+            # An aligned crop is its one face: the face slider compares it as the photo slider does.
+            faces = [(before, outcome.restored)] if options.aligned else list(outcome.faces_written)
+            report.photos.append(PhotoResult(name=name, before=before, after=outcome.restored, faces=faces))
+            notes = f" [{'; '.join(outcome.notes)}]" if outcome.notes else ""
+            report.messages.append(f"{name}: {outcome.summary} ({time.perf_counter() - started:.1f} s){notes}")
     if report.photos:
         report.downloads = [photo.after for photo in report.photos]
         report.downloads.append(_write_zip(run_dir / "hifacegan_results.zip", outputs, run_dir))
     return report
 
 
-class _RefusedError(Exception):
-    """A file refused by a limit of the page; the message is for the user."""
-
-
-def _restore_one(path: Path, name: str, stem: str, options: RestoreOptions, restorer: Restorer, run_dir: Path,
-                 limits: ServeLimits) -> tuple[PhotoResult, dict[Path, bytes], str]:
-    """Restore one upload and write its PNGs; returns the result, the files written and a summary."""
-    size = path.stat().st_size
+def _refusal(path: Path, name: str, limits: ServeLimits) -> str | None:
+    """Why the page does not take this upload (too many bytes, a video), or ``None``."""
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        return f"{name}: a video; this page restores photos (hifacegan restore takes videos)"
+    size = path.stat().st_size if path.is_file() else 0
     if size > limits.max_bytes:
-        raise _RefusedError(f"{name}: {size / 1e6:.1f} MB is over this page's upload limit of "
-                            f"{limits.max_upload_mb:g} MB; recompress or downscale it (the server's "
-                            "--max-upload-mb sets the limit)")
-    loaded = read_image(path, max_pixels=limits.max_pixels(options.aligned))
-    image = loaded.rgb if loaded.alpha is None else np.dstack([loaded.rgb, loaded.alpha])
-    height, width = loaded.size
-    if options.aligned:
-        result = restorer.enhance(image, aligned=True)
-        before = loaded.rgb
-        summary = f"restored as one aligned {width}x{height} face"
-    else:
-        out_pixels = round(height * options.upscale) * round(width * options.upscale)
-        if out_pixels > MAX_OUTPUT_PIXELS:
-            raise _RefusedError(f"{name}: {width}x{height} upscaled by {options.upscale:g} would be "
-                                f"{out_pixels / 1e6:.0f} MP, more than {MAX_OUTPUT_PIXELS / 1e6:.0f} MP; "
-                                "choose a smaller upscale")
-        result = restorer.enhance(image, only_center_face=options.only_center_face, upscale=options.upscale)
-        before = loaded.rgb
-        if result.image.shape[:2] != before.shape[:2]:  # the slider compares images of one size
-            before = np.clip(resize_to(before, *result.image.shape[:2]), 0.0, 1.0)
-        summary = _face_summary(result.faces_detected, len(result.restored_faces), options)
-    folders = {k: run_dir / k for k in ("inputs", "restored_imgs", "cropped_faces", "restored_faces", "cmp")}
-    for folder in folders.values():
-        folder.mkdir(parents=True, exist_ok=True)
-    # PNG always: lossless for the comparison, keeps transparency and 16 bits.
-    bit_depth = 16 if loaded.bit_depth == 16 else 8
-    files = {folders["inputs"] / f"{stem}.png": encode_image(before, ".png"),
-             folders["restored_imgs"] / f"{stem}.png": encode_image(result.image, ".png", alpha=result.alpha,
-                                                                    bit_depth=bit_depth)}
-    faces = []
-    for k, (crop, face) in enumerate(zip(result.cropped_faces, result.restored_faces, strict=True)):
-        crop_path = folders["cropped_faces"] / f"{stem}_{k}.png"
-        face_path = folders["restored_faces"] / f"{stem}_{k}.png"
-        files[crop_path] = encode_image(crop, ".png")
-        files[face_path] = encode_image(face, ".png")
-        files[folders["cmp"] / f"{stem}_{k}.png"] = encode_image(np.hstack([crop, face]), ".png")
-        faces.append((crop_path, face_path))
-    atomic_write_files(files)
-    photo = PhotoResult(name=name, before=folders["inputs"] / f"{stem}.png",
-                        after=folders["restored_imgs"] / f"{stem}.png", faces=faces)
-    # The slider's "before" copy is for the page only, not a result to download.
-    results = {p: data for p, data in files.items() if p.parent != folders["inputs"]}
-    return photo, results, summary
+        return (f"{name}: {size / 1e6:.1f} MB is over this page's upload limit of {limits.max_upload_mb:g} MB; "
+                "recompress or downscale it (the server's --max-upload-mb sets the limit)")
+    return None
 
 
-def _face_summary(detected: int, restored: int, options: RestoreOptions) -> str:
-    if detected == 0:
-        return "no face found; photo copied through" + (f" (resized x{options.upscale:g})"
-                                                        if options.upscale != 1 else "")
-    if restored < detected:
-        return f"{detected} faces found, restored {restored} (only the center face)"
-    return f"{restored} face{'s' if restored != 1 else ''} restored"
+def _write_before(path: Path, size: tuple[int, int], job: JobOptions, target: Path) -> Path:
+    """The slider's "before": the upload resized to ``size``, the result's (a page-only copy, not a result)."""
+    before = read_image(path, max_pixels=job.pixel_bound()).rgb
+    if size != before.shape[:2]:  # the slider compares images of one size
+        before = np.clip(resize_to(before, *size), 0.0, 1.0)
+    return atomic_write_bytes(target, encode_image(before, ".png"))
 
 
 def _public(message: str, path: Path, name: str) -> str:
@@ -288,15 +258,15 @@ def _public(message: str, path: Path, name: str) -> str:
     return message.replace(str(path), name)
 
 
-def _write_zip(target: Path, files: dict[Path, bytes], root: Path) -> Path:
+def _write_zip(target: Path, files: list[Path], root: Path) -> Path:
     """Every output in ``hifacegan restore``'s folder layout, as one zip (written atomically)."""
     import io
 
     buffer = io.BytesIO()
     # PNGs are compressed already: storing them is as small and much faster.
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for path, data in sorted(files.items()):
-            archive.writestr(str(path.relative_to(root)), data)
+        for path in sorted(files):
+            archive.write(path, str(path.relative_to(root)))
     return atomic_write_bytes(target, buffer.getvalue())
 
 
