@@ -5,7 +5,8 @@ the fidelity model (128 px, run at its own scale and enlarged back, as in a phot
 model (512 px), optionally a realness/fidelity blend:
 
 * PSNR (dB) against the truth;
-* NIQE (lower = more natural; the package's default pristine model, see ``hifacegan.metrics.niqe``);
+* NIQE (lower = more natural; ``--niqe-params``, default the standard model; the table in docs/models.md
+  was measured with ``--niqe-params faces``, the project's ``hifacegan-faces-v1``);
 * sharpness ratio (mean luma gradient of output / truth; 1 = as sharp as the truth, < 1 soft);
 * fd_mobilenet: Fréchet distance of MobileNetV2 features to the clean set (FID-style, not FID);
 * FED: dlib identity-embedding distance to the truth (lower = same person).
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--blend", type=float, default=None, help="also a --weight W column")
     parser.add_argument("--no-fed", action="store_true", help="skip FED (dlib)")
+    parser.add_argument("--niqe-params", default=None,
+                        help="NIQE pristine model: standard (default), faces, or a file")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     config = DegradationConfig().scaled_for_size(args.size)
     net = load_fd_mobilenet()
     clean_features = mobilenet_features(truths, model=net)
-    niqe_params = load_niqe_params()
+    niqe_params = load_niqe_params(args.niqe_params)
     results: dict[str, dict[str, dict[str, float]]] = {}
     print(f"{len(truths)} faces from {args.data} at {args.size} px; CPU {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; NIQE params {niqe_params.name}")

@@ -82,7 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         f"{ALIGNED_MAX_PIXELS / 1e6:g} with --aligned, where the model runs on the whole image)")
     parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
                         help="keep each face's colours and shading from the input, the model's details on top "
-                        "(default: as the model card says; off for the shipped model)")
+                        "(default: as the model card says: on for renovation, off for fidelity; smooths chroma too)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                         help="arithmetic of the model (default auto: fp32 with ONNX Runtime; with PyTorch bf16 on "
                         "CPUs with AVX512-BF16 or AMX and on GPUs, fp32 elsewhere; fp16 is for GPUs)")
