@@ -11,7 +11,7 @@ Their contract, which differs from our own export (:func:`hifacegan.onnx_runtime
 - ReActor takes the face size from the file name: 512 unless the name says 1024 or 2048.
 
 The graph holds the whole of :meth:`hifacegan.Restorer.restore_faces` for one crop (scaling, the network,
-clipping, the blend), so a tool that follows the contract gets the faces ``Restorer`` gives, to a grey level.
+clipping, the blend, the colour fix where the model card asks for it), so a tool that follows the contract gets the faces ``Restorer`` gives, to a grey level.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from hifacegan.faces.align import FFHQ_TEMPLATE
+from hifacegan.inference import card_color_fix, keep_input_colors
 from hifacegan.models.blend import FidelityBlend
 
 __all__ = ["FACEFUSION_FACE_SIZE", "FaceFusionFace", "check_facefusion_file_name", "export_facefusion_onnx"]
@@ -49,17 +50,20 @@ class FaceFusionFace(nn.Module):
 
     Computes what :func:`hifacegan.restore_faces` computes for a 512-px crop: the network on the crop in
     ``[0, 1]``, clipped to ``[0, 1]``; with a fidelity model, the mix of :class:`FidelityBlend` at a fixed
-    ``weight`` or at the ``weight`` passed with each face.
+    ``weight`` or at the ``weight`` passed with each face; then the colour fix against the input face
+    (:func:`hifacegan.keep_input_colors`) when ``color_fix`` (default: the model card's choice, as
+    ``Restorer``'s).
 
     Args:
         model: the generator, ready for inference (its card should frame faces as FFHQ at 512 px).
         fidelity: the fidelity generator to mix in, or ``None`` for ``model`` alone.
         fidelity_size: the fidelity model's training face size (pixels).
         weight: the fixed fidelity share in ``[0, 1]``, used when ``forward`` gets no ``weight``.
+        color_fix: apply the colour fix; ``None``: as the model card says.
     """
 
     def __init__(self, model: nn.Module, fidelity: nn.Module | None = None, fidelity_size: int = FACEFUSION_FACE_SIZE,
-                 weight: float = 0.0) -> None:
+                 weight: float = 0.0, color_fix: bool | None = None) -> None:
         super().__init__()
         self.model = model
         # FidelityBlend at weight 1 is the fidelity half of Restorer's blend, resizing included, so a weight
@@ -67,6 +71,7 @@ class FaceFusionFace(nn.Module):
         self.faithful = None if fidelity is None else FidelityBlend(model, fidelity, 1.0, fidelity_size)
         self.weight = float(weight)
         self.model_card = dict(getattr(model, "model_card", None) or {})
+        self.color_fix = card_color_fix(model) if color_fix is None else bool(color_fix)
 
     def forward(self, faces: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         images = ((faces + 1.0) * 0.5).clamp(0.0, 1.0)
@@ -74,6 +79,8 @@ class FaceFusionFace(nn.Module):
         if self.faithful is not None:
             share = weight.to(restored.dtype).reshape(1) if weight is not None else self.weight
             restored = torch.lerp(restored, self.faithful(images).float(), share).clamp(0.0, 1.0)
+        if self.color_fix:
+            restored = keep_input_colors(restored, images)
         return restored * 2.0 - 1.0
 
 
