@@ -97,12 +97,12 @@ def restore_file(path: str | Path, options: JobOptions, restorer: Restorer, *, s
         A :class:`JobOutcome`; it never raises for a bad file (its message is logged and returned).
     """
     from hifacegan.faces.detect import DetectorUnavailableError
-    from hifacegan.video.pipeline import VIDEO_EXTENSIONS, VideoError
+    from hifacegan.video.pipeline import VideoError, is_video_file
 
     path = Path(path)
     stem = path.stem if stem is None else stem
     keep = {resolved(path), *protected}
-    video = path.suffix.lower() in VIDEO_EXTENSIONS
+    video = is_video_file(path)
     started = time.perf_counter()
     try:
         if video:
@@ -120,6 +120,13 @@ def restore_file(path: str | Path, options: JobOptions, restorer: Restorer, *, s
         message, fatal = f"{path}: {detail}", False
     except (OSError, RuntimeError, MemoryError) as exc:
         # Disk full, permissions, out of memory on the device...: this file is lost, a batch goes on.
+        message, fatal = f"{path}: failed: {type(exc).__name__}: {exc}", False
+    except Exception as exc:
+        if not video:
+            raise
+        # PyAV on a hostile or exotic file can raise what no documented path does (an AttributeError from
+        # a stream FFmpeg half-understands): that video is lost, the batch goes on.
+        logger.debug("%s: unexpected error from the video pipeline", path, exc_info=True)
         message, fatal = f"{path}: failed: {type(exc).__name__}: {exc}", False
     logger.error("%s", message)
     return JobOutcome(path, "failed", seconds=time.perf_counter() - started, error=message, fatal=fatal)

@@ -34,8 +34,8 @@ from hifacegan.video.tracking import FaceTracker, SmoothingConfig
 if TYPE_CHECKING:
     from hifacegan.restorer import Restorer
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoError", "VideoOptions", "VideoReport", "restore_video", "split_video_inputs",
-           "video_output_path"]
+__all__ = ["VIDEO_EXTENSIONS", "VideoError", "VideoOptions", "VideoReport", "is_video_file", "restore_video",
+           "split_video_inputs", "video_output_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,11 @@ class VideoReport:
         return "; ".join(parts)
 
 
+def is_video_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is taken as a video (by its extension, one of :data:`VIDEO_EXTENSIONS`)."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
 def split_video_inputs(entries: list[str]) -> tuple[list[str], list[Path]]:
     """Split restore's INPUT arguments into what the photo reader takes and the video files.
 
@@ -171,6 +176,9 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
         if not source.streams.video:
             raise VideoError(f"{path}: has no video stream")
         video_in = source.streams.video[0]
+        if video_in.codec_context is None:  # PyAV's answer for a codec (fourcc) FFmpeg does not know
+            raise VideoError(f"{path}: its video stream's codec is unknown to FFmpeg (an unusual or damaged "
+                             "fourcc); convert it to H.264 first, e.g. with ffmpeg -i IN -c:v libx264 OUT.mp4")
         video_in.thread_type = "AUTO"
         report = VideoReport()
         width, height = video_in.codec_context.width, video_in.codec_context.height
@@ -185,7 +193,7 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
                              f"{out_width * out_height / 1e6:.0f} MP per frame; use a smaller --upscale")
         fps = Fraction(video_in.average_rate or video_in.guessed_rate or 25).limit_denominator(100_000)
         report.fps, report.size = fps, (out_width, out_height)
-        audio_in = source.streams.audio[0] if source.streams.audio else None
+        audio_in = _decodable_audio(source, report, path)
         tracker = FaceTracker(restorer.detector, float(fps), options.smoothing)
         # A shallow copy shares the loaded model; only its detector is swapped for the tracking one.
         frame_restorer = copy.copy(restorer)
@@ -239,6 +247,17 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
             os.fsync(written.fileno())
         os.replace(tmp, target)
         return report
+
+
+def _decodable_audio(source: Any, report: VideoReport, path: Path) -> Any:
+    """The first audio stream FFmpeg can read, or ``None`` (no audio, or only codecs it does not know)."""
+    for stream in source.streams.audio:
+        if stream.codec_context is not None:
+            return stream
+    if source.streams.audio:
+        report.audio = "dropped (its codec is unknown to FFmpeg)"
+        logger.warning("%s: the audio's codec is unknown to FFmpeg: the video is restored without sound", path.name)
+    return None
 
 
 def _add_audio(sink: Any, audio_in: Any, report: VideoReport) -> Any:

@@ -1,0 +1,38 @@
+"""Issue 31, videos that break the pipeline: each is one message and the batch goes on; what is restored
+plays as the input does. Real PyAV codecs, small synthetic clips, the tiny model."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from _clips import CentreFace, read_clip, scene, write_clip
+from _hostile_inputs import unknown_codec_video
+
+import hifacegan.restorer as restorer_module
+from hifacegan.cli import main
+
+pytest.importorskip("av", reason='restoring videos needs PyAV: pip install "hifacegan[video]"')
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(autouse=True)
+def _fast_detector(monkeypatch, caplog):
+    monkeypatch.setattr(restorer_module, "default_detector", CentreFace)
+    caplog.set_level(logging.INFO)
+
+
+def _restore(tiny_model_file, *args) -> int:
+    return main(["restore", *map(str, args), "--model", str(tiny_model_file), "--device", "cpu"])
+
+
+def test_an_unknown_video_codec_is_one_message_and_the_later_videos_are_restored(tmp_path, tiny_model_file, caplog):
+    broken = unknown_codec_video(tmp_path / "zzzz.avi")
+    good = write_clip(tmp_path / "later.mp4", [scene(64, 96)] * 3, fps=10, audio_rate=None)
+
+    assert _restore(tiny_model_file, broken, good, "-o", tmp_path / "out") == 0
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len([e for e in errors if "zzzz.avi" in e]) == 1, errors  # one message, no traceback
+    assert "zzzz.avi: its video stream's codec is unknown to FFmpeg" in caplog.text
+    assert len(read_clip(tmp_path / "out" / "restored_videos" / "later.mp4")[0]) == 3
