@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except CheckpointError as exc:
         logger.error("cannot load the model: %s", exc)
-        return 1
+        return 2  # as every command does for a model it cannot load (cli/_exit.py)
     try:
         export_onnx(model, args.output, opset=args.opset)
     except ImportError as exc:
