@@ -7,12 +7,12 @@ import logging
 
 import pytest
 from _clips import CentreFace, read_clip, scene, write_clip
-from _hostile_inputs import unknown_codec_video
+from _hostile_inputs import pcm_video, unknown_codec_video
 
 import hifacegan.restorer as restorer_module
 from hifacegan.cli import main
 
-pytest.importorskip("av", reason='restoring videos needs PyAV: pip install "hifacegan[video]"')
+av = pytest.importorskip("av", reason='restoring videos needs PyAV: pip install "hifacegan[video]"')
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -36,3 +36,16 @@ def test_an_unknown_video_codec_is_one_message_and_the_later_videos_are_restored
     assert len([e for e in errors if "zzzz.avi" in e]) == 1, errors  # one message, no traceback
     assert "zzzz.avi: its video stream's codec is unknown to FFmpeg" in caplog.text
     assert len(read_clip(tmp_path / "out" / "restored_videos" / "later.mp4")[0]) == 3
+
+
+@pytest.mark.parametrize("container, channels", [("matroska", 2), ("avi", 2), ("avi", 1)])
+def test_pcm_sound_of_camera_files_is_re_encoded_as_aac(container, channels, tmp_path, tiny_model_file, caplog):
+    clip = pcm_video(tmp_path / f"camera.{'mkv' if container == 'matroska' else 'avi'}", container, channels)
+    assert _restore(tiny_model_file, clip, "-o", tmp_path / "out") == 0, caplog.text
+    assert "re-encoded as AAC (MP4 cannot hold pcm_s16le)" in caplog.text
+    frames, info = read_clip(tmp_path / "out" / "restored_videos" / "camera.mp4")
+    assert len(frames) == 10 and info["audio_codec"] == "aac" and info["audio_rate"] == 8000
+    with av.open(str(tmp_path / "out" / "restored_videos" / "camera.mp4")) as restored:
+        assert restored.streams.audio[0].codec_context.layout.nb_channels == channels
+    # One second of the sine on each channel, give or take AAC's padding.
+    assert len(info["audio"]) == pytest.approx(8000 * channels, rel=0.2)

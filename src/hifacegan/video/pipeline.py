@@ -270,8 +270,19 @@ def _add_audio(sink: Any, audio_in: Any, report: VideoReport) -> Any:
         return sink.add_stream_from_template(audio_in)
     report.audio = f"re-encoded as AAC (MP4 cannot hold {name})"
     stream = sink.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000)
-    stream.layout = audio_in.codec_context.layout.name if audio_in.codec_context.layout else "stereo"
+    stream.layout = _aac_layout(audio_in.codec_context.layout)
     return stream
+
+
+# AAC's encoder takes named layouts only; PCM from AVI and MKV often states just a channel count
+# ("2 channels"), which it refuses (avcodec_open2 returns EINVAL). Each count gets FFmpeg's default layout.
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _aac_layout(layout: Any) -> str:
+    """The layout to encode AAC in: the input's channel count as FFmpeg's default layout (stereo past 8)."""
+    channels = layout.nb_channels if layout is not None else 2
+    return _DEFAULT_LAYOUTS.get(channels, "stereo")
 
 
 def _demux(source: Any, streams: list[Any], report: VideoReport) -> Iterator[Any]:
