@@ -3,8 +3,10 @@ plays as the input does. Real PyAV codecs, small synthetic clips, the tiny model
 
 from __future__ import annotations
 
+import json
 import logging
 
+import numpy as np
 import pytest
 from _clips import CentreFace, read_clip, scene, write_clip
 from _hostile_inputs import pcm_video, unknown_codec_video
@@ -49,3 +51,24 @@ def test_pcm_sound_of_camera_files_is_re_encoded_as_aac(container, channels, tmp
         assert restored.streams.audio[0].codec_context.layout.nb_channels == channels
     # One second of the sine on each channel, give or take AAC's padding.
     assert len(info["audio"]) == pytest.approx(8000 * channels, rel=0.2)
+
+
+def test_a_video_stopped_by_a_full_disk_says_what_was_kept(small_disk, tmp_path, tiny_model_file, caplog):
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, (96, 128, 3), dtype=np.uint8) for _ in range(40)]  # incompressible frames
+    clip = write_clip(tmp_path / "long.mp4", noise, fps=10, audio_rate=None)
+    out = small_disk / "out"
+
+    assert _restore(tiny_model_file, clip, "-o", out, "--video-crf", "0") == 1
+    message = next(r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and "long.mp4" in r.getMessage())
+    assert "stopped after" in message and "No space left on device" in message, message
+    videos = out / "restored_videos"
+    left = sorted(p.name for p in videos.iterdir())
+    if left:  # a partial video is promised only where it is kept, complete and playable
+        assert left == ["long.partial.mp4"] and str(videos / "long.partial.mp4") in message
+        assert 0 < len(read_clip(videos / "long.partial.mp4")[0]) < 40
+    else:
+        assert "could not be finished" in message and "removed" in message
+    # What was removed is free again: the manifest still takes the video's record.
+    assert "could not be added" not in caplog.text
+    assert json.loads((out / "manifest.jsonl").read_text().splitlines()[-1])["status"] == "failed"

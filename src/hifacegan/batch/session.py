@@ -104,7 +104,15 @@ class BatchSession:
 
 
 def append_outcome(manifest: Manifest, path: Path, key: str, outcome: JobOutcome) -> None:
-    """Append one input's record (hashing the input now, after its outputs were written)."""
+    """Append one input's record (hashing the input now, after its outputs were written).
+
+    A record that cannot be written (a full disk) is logged and lost; the batch goes on: the outputs,
+    not the manifest, say what is complete (``--skip-existing``).
+    """
     size, sha256 = file_digest(path)
-    manifest.append(ManifestRecord(input=str(path), key=key, size=size, sha256=sha256, status=outcome.status,
-                                   faces=outcome.faces, seconds=round(outcome.seconds, 3), error=outcome.error))
+    record = ManifestRecord(input=str(path), key=key, size=size, sha256=sha256, status=outcome.status,
+                            faces=outcome.faces, seconds=round(outcome.seconds, 3), error=outcome.error)
+    try:
+        manifest.append(record)
+    except OSError as exc:
+        logger.error("%s: its record could not be added to %s: %s", path, manifest.path, exc.strerror or exc)

@@ -9,7 +9,9 @@ presentation time, so an undecodable frame leaves the previous one on screen and
 Bad input: a file that is not a video, or has no video stream, fails with a clear message; an
 undecodable frame is skipped with a note; a truncated file is restored up to where it breaks. The video
 is written to a temporary file in the output folder, renamed when complete; if restoring stops part-way
-(out of memory, disk full), the frames already restored are kept as ``<stem>.partial.mp4``.
+(out of memory, an interrupt, a read or write error), the frames already restored are kept as
+``<stem>.partial.mp4`` when the file can still be finished; on a full disk it usually cannot (MP4 writes
+its index last), and the unplayable remainder is removed, as the message says.
 """
 
 from __future__ import annotations
@@ -206,6 +208,7 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
         started = time.perf_counter()
         sink = av.open(tmp, "w", format="mp4")
         stopped: BaseException | None = None
+        unfinished = False
         try:
             video_out = sink.add_stream("libx264" if "libx264" in av.codecs_available else "h264", rate=fps,
                                         options={"crf": str(options.crf)})
@@ -217,12 +220,15 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
                            report, path)
             except (MemoryError, OSError, RuntimeError, KeyboardInterrupt) as exc:
                 stopped = exc  # keep what was restored: close the file properly below, then say so
-            for packet in video_out.encode():
-                sink.mux(packet)
-            if audio_out is not None and report.audio.startswith("re-encoded"):
-                for packet in audio_out.encode():
-                    sink.mux(packet)
-            sink.close()
+            try:
+                _finish(sink, video_out, audio_out, report)
+            except OSError:  # av.FFmpegError included
+                if stopped is None:
+                    raise
+                # A full disk cannot take the MP4's index (written last) either: without it the frames
+                # already written cannot be played, so the file only takes space.
+                unfinished = True
+                _release(sink)
         except BaseException:
             try:
                 sink.close()
@@ -236,6 +242,13 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
             Path(tmp).unlink(missing_ok=True)
             reason = f" ({report.truncated})" if report.truncated else ""
             raise VideoError(f"{path}: no frame could be decoded{reason}")
+        if stopped is not None and unfinished:
+            Path(tmp).unlink(missing_ok=True)
+            if isinstance(stopped, KeyboardInterrupt):
+                raise stopped
+            raise VideoError(f"{path}: stopped after {report.frames} frames: {type(stopped).__name__}: {stopped}; "
+                             "the partial video could not be finished (its index could not be written) and was "
+                             "removed") from stopped
         if stopped is not None:
             partial = target.with_name(f"{target.stem}.partial.mp4")
             os.replace(tmp, partial)
@@ -247,6 +260,24 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
             os.fsync(written.fileno())
         os.replace(tmp, target)
         return report
+
+
+def _finish(sink: Any, video_out: Any, audio_out: Any, report: VideoReport) -> None:
+    """Flush the encoders and close the container (which writes the MP4's index)."""
+    for packet in video_out.encode():
+        sink.mux(packet)
+    if audio_out is not None and report.audio.startswith("re-encoded"):
+        for packet in audio_out.encode():
+            sink.mux(packet)
+    sink.close()
+
+
+def _release(sink: Any) -> None:
+    """Close ``sink``'s file after a failed close, so that removing it frees its space at once."""
+    try:
+        sink.close()
+    except OSError:
+        pass  # the first error is the one to report
 
 
 def _decodable_audio(source: Any, report: VideoReport, path: Path) -> Any:
