@@ -42,9 +42,9 @@ __all__ = [
     "default_max_pixels",
     "encode_image",
     "file_sha256",
-    "remove_temporaries",
     "list_images",
     "read_image",
+    "remove_temporaries",
     "write_image",
 ]
 

@@ -154,9 +154,10 @@ def _restore_photo(path: Path, stem: str, options: JobOptions, restorer: Restore
     image = loaded.rgb if loaded.alpha is None else np.dstack([loaded.rgb, loaded.alpha])
     height, width = loaded.size
     out_pixels = round(height * options.upscale) * round(width * options.upscale)
-    if out_pixels > MAX_OUTPUT_PIXELS:
+    bound = _output_bound(options)
+    if out_pixels > bound:
         raise FileRefusedError(f"{path}: {width}x{height} upscaled by {options.upscale:g} would be "
-                               f"{out_pixels / 1e6:.0f} MP, more than the {MAX_OUTPUT_PIXELS / 1e6:.0f} MP this tool "
+                               f"{out_pixels / 1e6:.0f} MP, more than the {bound / 1e6:g} MP this tool "
                                "writes; use a smaller --upscale")
     suffix, notes = photo_suffix(path, options.ext, loaded.alpha is not None)
     target = photo_target(options, stem, suffix)
@@ -210,7 +211,7 @@ def _restore_video(path: Path, stem: str, options: JobOptions, restorer: Restore
     _check_targets(path, [target], keep)
     if not path.is_file():
         raise FileRefusedError(f"{path}: no such file")
-    video_options = VideoOptions(max_pixels=options.pixel_bound(), max_output_pixels=MAX_OUTPUT_PIXELS,
+    video_options = VideoOptions(max_pixels=options.pixel_bound(), max_output_pixels=_output_bound(options),
                                  upscale=options.upscale, only_center_face=options.only_center_face,
                                  max_faces=options.max_faces, crf=options.video_crf)
     report = restore_video(path, target, restorer, video_options)
@@ -219,6 +220,10 @@ def _restore_video(path: Path, stem: str, options: JobOptions, restorer: Restore
                report.summary(), report.seconds, report.frames / max(report.seconds, 1e-9), target)
     return JobOutcome(path, "ok", report.faces, report.seconds, report.summary(), restored=target,
                       size=(report.size[1], report.size[0]), files=(target,))
+
+
+def _output_bound(options: JobOptions) -> int:
+    return MAX_OUTPUT_PIXELS if options.max_output_pixels is None else options.max_output_pixels
 
 
 def _check_targets(source: Path, targets: list[Path], protected: set[Path]) -> None:
