@@ -44,6 +44,7 @@ __all__ = [
     "file_sha256",
     "list_images",
     "read_image",
+    "remove_temporaries",
     "write_image",
 ]
 
@@ -343,11 +344,15 @@ def _bytes_writer(data: bytes) -> Callable[[BinaryIO], object]:
     return lambda handle: handle.write(data)
 
 
+# Every atomic write stages its file as ``.hfg<8 random characters>.tmp`` beside the target.
+_TEMP_PREFIX, _TEMP_SUFFIX = ".hfg", ".tmp"
+
+
 def _stage(path: Path, write: Callable[[BinaryIO], object]) -> str:
     """A fsynced temp file beside ``path`` filled by ``write``. Its name is short whatever ``path``'s is
     (``.hfg`` + 8 random characters + ``.tmp``), so any legal file name can be written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".hfg", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=path.parent)
     try:
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs should be readable like any written file
         with os.fdopen(fd, "wb") as handle:
@@ -358,6 +363,27 @@ def _stage(path: Path, write: Callable[[BinaryIO], object]) -> str:
         _discard([tmp])
         raise
     return tmp
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the staging files that atomic writes into ``folder`` left behind (``.hfg*.tmp``).
+
+    A process killed between staging and renaming (``kill -9``, power loss) leaves its temp file, which
+    nothing else will ever remove. Call this only where no other process is writing into ``folder``
+    (e.g. a training run's start-up): a live writer's temp file would be deleted under it.
+
+    Returns:
+        The files removed (empty when ``folder`` does not exist).
+    """
+    removed = []
+    for tmp in Path(folder).glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+        try:
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:  # removed meanwhile, or not ours to remove: leave it
+            continue
+    return removed
 
 
 def _discard(paths: list[str]) -> None:

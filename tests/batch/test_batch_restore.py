@@ -64,7 +64,7 @@ def test_skip_existing_resumes_only_what_is_missing(crops, tmp_path, tiny_model_
     (out / "cmp" / "face_3.png").unlink()  # as if the run had been killed before face_3 was complete
     caplog.clear()
     assert _restore([crops], out, tiny_model_file, "--aligned", "--skip-existing") == 0
-    assert "5 photo(s) already complete, skipped" in caplog.text
+    assert "5 file(s) already complete, skipped" in caplog.text
     records = read_manifest(out / "manifest.jsonl")[7:]  # the second run's
     assert {r["key"]: r["status"] for r in records} == {
         **{f"face_{i}.png": "skipped" for i in range(6) if i != 3}, "face_3.png": "ok", "notes.png": "failed"}

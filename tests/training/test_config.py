@@ -45,6 +45,8 @@ def test_reads_file_with_exponent_floats_and_lists(tmp_path):
     ("data:\n  max_items: many\n", r"data.max_items: expected int \| None"),
     ("loss:\n  perceptual_net: vgg16\n", r"loss.perceptual_net='vgg16' is not valid.*'mobilenet_v2'"),
     ("data:\n  size: 100\n", r"multiple of 32"),
+    ("data:\n  max_items: 0\n", r"data.max_items must be at least 1 \(or null: every image\), got 0"),
+    ("data:\n  val_max_items: -3\n", r"data.val_max_items must be at least 1"),
     ("train:\n  steps: 10\n  decay_steps: 20\n", r"cannot exceed"),
     ("model: 3\n", r"model: expected a mapping"),
     ("- a\n- b\n", r"mapping at the top level"),

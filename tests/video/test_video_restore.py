@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _clips import SINE_HZ, pan_frames, read_clip, write_clip  # tests/video is on sys.path
+from _clips import SINE_HZ, CentreFace, pan_frames, read_clip, scene, write_clip  # tests/ is on sys.path
 
 import hifacegan.restorer as restorer_module
 from hifacegan.cli import main
-from hifacegan.faces.align import FFHQ_TEMPLATE
 from hifacegan.faces.detect import DetectedFace
 
 av = pytest.importorskip("av", reason='restoring videos needs PyAV: pip install "hifacegan[video]"')
@@ -32,23 +31,6 @@ def require_shared(path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _info_logs(caplog):
     caplog.set_level(logging.INFO)
-
-
-
-class _CentreFace:
-    """A stand-in detector: one face in the middle of every frame (keeps the bad-input tests fast)."""
-
-    def __call__(self, image: np.ndarray) -> list[DetectedFace]:
-        h, w = image.shape[:2]
-        scale = min(h, w) * 0.6
-        landmarks = (FFHQ_TEMPLATE - 0.5) * scale + (w / 2, h / 2)
-        box = np.array([w / 2 - scale / 2, h / 2 - scale / 2, w / 2 + scale / 2, h / 2 + scale / 2])
-        return [DetectedFace(box, landmarks, 0.99)]
-
-
-def _scene(h: int = 96, w: int = 128) -> np.ndarray:
-    y, x = np.mgrid[0:h, 0:w]
-    return np.stack([(x * 255) // (w - 1), (y * 255) // (h - 1), np.full_like(x, 90)], 2).astype(np.uint8)
 
 
 def test_a_real_clip_is_restored_with_its_frame_rate_frame_count_and_audio(real_detector, tmp_path, caplog):
@@ -91,8 +73,8 @@ def test_a_real_clip_is_restored_with_its_frame_rate_frame_count_and_audio(real_
 
 
 def test_bad_videos_get_a_message_and_the_batch_goes_on(tmp_path, tiny_model_file, monkeypatch, caplog):
-    monkeypatch.setattr(restorer_module, "default_detector", _CentreFace)
-    frames = [np.roll(_scene(), t, axis=1) for t in range(20)]
+    monkeypatch.setattr(restorer_module, "default_detector", CentreFace)
+    frames = [np.roll(scene(), t, axis=1) for t in range(20)]
     good = write_clip(tmp_path / "good.mp4", frames, fps=10)
     silent = write_clip(tmp_path / "silent.mkv", frames[:5], fps=10, audio_rate=None)
     whole = write_clip(tmp_path / "whole.mkv", frames, fps=10).read_bytes()
@@ -137,8 +119,8 @@ def test_bad_videos_get_a_message_and_the_batch_goes_on(tmp_path, tiny_model_fil
 
 def test_video_frames_are_bounded_like_images_and_upscale_and_suffix_apply(tmp_path, tiny_model_file, monkeypatch,
                                                                            caplog):
-    monkeypatch.setattr(restorer_module, "default_detector", _CentreFace)
-    clip = write_clip(tmp_path / "clip.mov", [_scene()] * 3, fps=8, container="mov")
+    monkeypatch.setattr(restorer_module, "default_detector", CentreFace)
+    clip = write_clip(tmp_path / "clip.mov", [scene()] * 3, fps=8, container="mov")
     rc = main(["restore", str(clip), "-o", str(tmp_path / "a"), "--model", str(tiny_model_file), "--device", "cpu",
                "--max-megapixels", "0.01"])
     assert rc == 1 and "more than the bound of 0.01 MP" in caplog.text and "--max-megapixels" in caplog.text
@@ -159,12 +141,12 @@ def test_the_smoothing_reaches_the_alignment(tmp_path, tiny_model_file, monkeypa
 
     rng = np.random.default_rng(0)
 
-    class Jittery(_CentreFace):
+    class Jittery(CentreFace):
         def __call__(self, image):
             face = super().__call__(image)[0]
             return [DetectedFace(face.box, face.landmarks + rng.normal(0, 1.5, (5, 2)), face.score)]
 
-    clip = write_clip(tmp_path / "still.mp4", [_scene()] * 12, fps=12, audio_rate=None)
+    clip = write_clip(tmp_path / "still.mp4", [scene()] * 12, fps=12, audio_rate=None)
 
     def flicker(config: SmoothingConfig) -> float:
         restorer = Restorer(tiny_model_file, device="cpu", detector=Jittery())
@@ -179,8 +161,8 @@ def test_the_smoothing_reaches_the_alignment(tmp_path, tiny_model_file, monkeypa
 
 
 def test_audio_mp4_cannot_hold_is_re_encoded_as_aac(tmp_path, tiny_model_file, monkeypatch, caplog):
-    monkeypatch.setattr(restorer_module, "default_detector", _CentreFace)
-    clip = write_clip(tmp_path / "pcm.mov", [_scene()] * 10, fps=10, audio_rate=8000, container="mov",
+    monkeypatch.setattr(restorer_module, "default_detector", CentreFace)
+    clip = write_clip(tmp_path / "pcm.mov", [scene()] * 10, fps=10, audio_rate=8000, container="mov",
                       audio_codec="pcm_s16le")
     rc = main(["restore", str(clip), "-o", str(tmp_path / "out"), "--model", str(tiny_model_file), "--device", "cpu"])
     assert rc == 0 and "re-encoded as AAC (MP4 cannot hold pcm_s16le)" in caplog.text

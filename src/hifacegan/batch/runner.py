@@ -7,8 +7,9 @@ What ``hifacegan restore`` does after parsing its flags, as a library call::
 
     report = restore_inputs(["photos/", "clip.mp4"], JobOptions(output="results"), ModelSettings())
 
-Photos go through this process's shard and the resume check (:class:`~hifacegan.batch.session.BatchSession`)
-and are restored here or on Ray actors; videos follow, here. Every file is restored by
+Photos and videos go through this process's shard and the resume check
+(:class:`~hifacegan.batch.session.BatchSession`), and each gets its manifest record; photos are restored
+here or on Ray actors, then videos here. Every file is restored by
 :func:`hifacegan.jobs.restore_file`, which logs one line per file.
 """
 
@@ -45,8 +46,8 @@ class RunReport:
         done: inputs restored (or copied through without a face).
         failed: inputs that could not be restored (each has logged its message).
         faces: faces restored in all.
-        skipped: photos complete from an earlier run.
-        total: inputs this process took on (its shard, less the skipped ones, and the videos).
+        skipped: inputs complete from an earlier run.
+        total: inputs this process took on (its shard, less the skipped ones).
         stopped: the run stopped at an error that concerns every file (no face detector).
     """
 
@@ -74,7 +75,7 @@ class RunReport:
 
 @dataclass
 class RestoreRun:
-    """A run ready to go: inputs listed, output folder checked, model loaded, this process's photos chosen.
+    """A run ready to go: inputs listed, output folder checked, model loaded, this process's inputs chosen.
 
     Build it with :meth:`prepare` (which raises for what is wrong with the run as a whole), then :meth:`run`.
     """
@@ -85,20 +86,19 @@ class RestoreRun:
     restorer: Restorer
     session: BatchSession
     stems: dict[Path, str]
-    videos: list[Path]
     protected: set[Path]
 
     @classmethod
     def prepare(cls, inputs: list[str], job: JobOptions, model: ModelSettings | None = None,
                 batch: BatchOptions | None = None) -> RestoreRun:
-        """List the inputs, check the output folder, build the restorer and choose this process's photos.
+        """List the inputs, check the output folder, build the restorer and choose this process's inputs.
 
         Args:
             inputs: files, folders or glob patterns of photos and videos.
             job: what to do with each file and where its outputs go.
             model: how to build the restorer (default: the shipped default model); ``compile=None`` is
                 decided here from the number of photos and videos (:func:`hifacegan.jobs.choose_compile`).
-            batch: shard, resume and engine options (default: all photos, in this process).
+            batch: shard, resume and engine options (default: every input, in this process).
 
         Raises:
             NoInputsError: no image or video in ``inputs``.
@@ -126,13 +126,14 @@ class RestoreRun:
         logger.info("model %s on %s; %d input file(s)%s", resolved_model, restorer.device, len(photos) + len(videos),
                     "" if job.aligned else f"; faces aligned to {restorer.face_size}x{restorer.face_size}")
         protected = {resolved(path) for path in photos + videos}
-        stems = unique_stems(photos)
-        # This process's shard, less the photos already complete (skip_existing); appends OUTDIR/manifest.jsonl.
-        session = BatchSession.start(photos, inputs, stems, job, batch)
-        return cls(job, model, batch, restorer, session, stems, videos, protected)
+        # Photos and videos are written to different folders, so each kind has its own stems.
+        stems = unique_stems(photos) | unique_stems(videos)
+        # This process's shard, less the inputs already complete (skip_existing); appends OUTDIR/manifest.jsonl.
+        session = BatchSession.start(photos + videos, inputs, stems, job, batch)
+        return cls(job, model, batch, restorer, session, stems, protected)
 
     def run(self) -> RunReport:
-        """Restore this process's photos, then the videos; log the summary.
+        """Restore this process's photos, then its videos; log the summary.
 
         Raises:
             hifacegan.batch.ray_engine.RayUnavailableError: the Ray engine without Ray Data installed.
@@ -140,17 +141,21 @@ class RestoreRun:
         from tqdm import tqdm
         from tqdm.contrib.logging import logging_redirect_tqdm
 
-        report = RunReport(skipped=self.session.skipped, total=len(self.session.todo) + len(self.videos))
+        from hifacegan.video.pipeline import is_video_file
+
+        report = RunReport(skipped=self.session.skipped, total=len(self.session.todo))
         started = time.perf_counter()
         local = self.batch.engine == "local"
+        photos = [path for path in self.session.todo if not is_video_file(path)]
+        videos = [path for path in self.session.todo if is_video_file(path)]
         outcomes: dict[Path, JobOutcome] = {}
         if not local:
             from hifacegan.batch.ray_engine import run_with_ray
 
-            outcomes = run_with_ray(self.session.todo, self.stems, self.session.keys, self.job, self.model, self.batch,
+            outcomes = run_with_ray(photos, self.stems, self.session.keys, self.job, self.model, self.batch,
                                     self.protected)
         with logging_redirect_tqdm():
-            for path in tqdm(self.session.todo, desc="restoring", unit="img", disable=None if local else True):
+            for path in tqdm(photos, desc="restoring", unit="img", disable=None if local else True):
                 if local:
                     outcomes[path] = restore_file(path, self.job, self.restorer, stem=self.stems[path],
                                                   protected=self.protected)
@@ -163,11 +168,12 @@ class RestoreRun:
                     report.stopped = True  # concerns every file, not this one (no face detector): stop here
                     return report
                 report.add(outcomes[path])
-        # After the photos, in this process (shards and resuming apply to photos).
-        for video, stem in unique_stems(self.videos).items():
-            outcome = restore_file(video, self.job, self.restorer, stem=stem, protected=self.protected)
+        # After the photos, in this process (a video is one long unit: Ray actors would gain nothing).
+        for video in videos:
+            outcome = restore_file(video, self.job, self.restorer, stem=self.stems[video], protected=self.protected)
+            self.session.record(video, outcome)
             if outcome.fatal:  # concerns every video, not this one: the others are not tried
-                report.failed += [str(v) for v in self.videos if str(v) not in report.done + report.failed]
+                report.failed += [str(v) for v in videos if str(v) not in report.done + report.failed]
                 break
             report.add(outcome)
         elapsed = time.perf_counter() - started

@@ -1,7 +1,7 @@
-"""The batch around the per-file job: which photos this process takes, which are done, and the manifest.
+"""The batch around the per-file job: which inputs this process takes, which are done, and the manifest.
 
-:class:`BatchSession` decides which photos this process takes (``shard``) and which an earlier run
-already completed (``skip_existing``), and appends one manifest record per photo. Both engines (the
+:class:`BatchSession` decides which inputs (photos and videos alike) this process takes (``shard``) and
+which an earlier run already completed (``skip_existing``), and appends one manifest record per input. Both engines (the
 local loop and the Ray actors) run :func:`hifacegan.jobs.restore_file` on each photo it leaves to do.
 """
 
@@ -59,7 +59,7 @@ class BatchOptions:
 class BatchSession:
     """This process's share of a batch and its manifest.
 
-    Build it with :meth:`start`; :attr:`todo` lists the photos to restore, :meth:`record` appends one outcome.
+    Build it with :meth:`start`; :attr:`todo` lists the inputs to restore, :meth:`record` appends one outcome.
     """
 
     manifest: Manifest
@@ -71,12 +71,12 @@ class BatchSession:
     @classmethod
     def start(cls, inputs: list[Path], entries: list[str], stems: dict[Path, str], job: JobOptions,
               batch: BatchOptions) -> BatchSession:
-        """Choose this process's photos: its shard, less those complete when ``batch.skip_existing``.
+        """Choose this process's inputs: its shard, less those complete when ``batch.skip_existing``.
 
         Args:
-            inputs: every photo of the batch.
+            inputs: every photo and video of the batch.
             entries: the files, folders and globs they were listed from (shard keys are relative to them).
-            stems: the output stem of each photo.
+            stems: the output stem of each input.
             job: where the outputs go.
             batch: shard and resume options.
 
@@ -96,7 +96,7 @@ class BatchSession:
         if shard is not None:
             logger.info("shard %s: %d of %d input(s)", shard, len(mine), len(inputs))
         if session.skipped:
-            logger.info("%d photo(s) already complete, skipped (--skip-existing)", session.skipped)
+            logger.info("%d file(s) already complete, skipped (--skip-existing)", session.skipped)
         return session
 
     def record(self, path: Path, outcome: JobOutcome) -> None:
@@ -104,7 +104,15 @@ class BatchSession:
 
 
 def append_outcome(manifest: Manifest, path: Path, key: str, outcome: JobOutcome) -> None:
-    """Append one photo's record (hashing the input now, after its outputs were written)."""
+    """Append one input's record (hashing the input now, after its outputs were written).
+
+    A record that cannot be written (a full disk) is logged and lost; the batch goes on: the outputs,
+    not the manifest, say what is complete (``--skip-existing``).
+    """
     size, sha256 = file_digest(path)
-    manifest.append(ManifestRecord(input=str(path), key=key, size=size, sha256=sha256, status=outcome.status,
-                                   faces=outcome.faces, seconds=round(outcome.seconds, 3), error=outcome.error))
+    record = ManifestRecord(input=str(path), key=key, size=size, sha256=sha256, status=outcome.status,
+                            faces=outcome.faces, seconds=round(outcome.seconds, 3), error=outcome.error)
+    try:
+        manifest.append(record)
+    except OSError as exc:
+        logger.error("%s: its record could not be added to %s: %s", path, manifest.path, exc.strerror or exc)

@@ -101,6 +101,7 @@ def _model_restorer(model_path: Path | torch.nn.Module, device: str, batch_size:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hifacegan.cli._exit import EXIT_USAGE
     from hifacegan.data.transforms import resize_to
     from hifacegan.degradations import DegradationConfig
     from hifacegan.metrics.evaluation import Evaluator
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                                               args.precision)
     except (CheckpointError, FileNotFoundError, ValueError) as exc:  # ValueError: fp16 on a CPU
         logger.error("cannot load --model: %s", exc)
-        return 1
+        return EXIT_USAGE
     evaluator = Evaluator(args.metrics, options_from_args(args), with_reference=True)
     if not evaluator.active:
         logger.error("none of the requested metrics can run here (see the messages above)")

@@ -27,6 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hifacegan.cli._exit import EXIT_USAGE
+
     if args.output.suffix != ".safetensors":
         logger.error("OUTPUT must end in .safetensors, got %s", args.output)
         return 2
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
                                                     args.ngf or card.get("ngf"), str(args.input))
     except CheckpointError as exc:
         logger.error("%s", exc)
-        return 1
+        return EXIT_USAGE
     provenance = card.get("provenance", f"converted by hifacegan convert from {args.input.name}")
     card = model_card_for(model, variant, ngf, task=card.get("task", args.task), size=card.get("size", args.size),
                           provenance=provenance)

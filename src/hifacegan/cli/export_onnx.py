@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except CheckpointError as exc:
         logger.error("cannot load the model: %s", exc)
-        return 1
+        return 2  # as every command does for a model it cannot load (cli/_exit.py)
     try:
         if args.format == "facefusion":
             from hifacegan.onnx_facefusion import export_facefusion_onnx

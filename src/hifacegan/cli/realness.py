@@ -125,10 +125,16 @@ def run(args: argparse.Namespace) -> int:
             logger.warning("identity distance skipped: %s", exc)
     restorer = None
     if args.restored is None:
+        from hifacegan.cli._exit import EXIT_USAGE
+        from hifacegan.models.checkpoint import CheckpointError
         from hifacegan.restorer import Restorer
 
-        restorer = Restorer(args.model, color_fix=args.color_fix, fidelity_weight=args.weight,
-                            precision=args.precision, runtime=args.runtime)
+        try:
+            restorer = Restorer(args.model, color_fix=args.color_fix, fidelity_weight=args.weight,
+                                precision=args.precision, runtime=args.runtime)
+        except (CheckpointError, ValueError, ImportError) as exc:  # ValueError: fp16 on a CPU
+            logger.error("cannot load the model: %s", exc)
+            return EXIT_USAGE
     records: list[FaceRealness] = []
     restored_files: dict[str, Path] = {}
     failures: list[str] = []

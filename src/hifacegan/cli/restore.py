@@ -162,6 +162,7 @@ def _settings(args: argparse.Namespace) -> tuple[JobOptions, ModelSettings, Batc
 def run(args: argparse.Namespace) -> int:
     from hifacegan.batch.ray_engine import RayUnavailableError
     from hifacegan.batch.runner import NoInputsError, RestoreRun
+    from hifacegan.cli._exit import EXIT_USAGE
     from hifacegan.models.checkpoint import CheckpointError
     from hifacegan.models.pretrained import NoDefaultModelError
 
@@ -173,10 +174,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except NoDefaultModelError as exc:
         logger.error("%s", exc)
-        return 2
+        return EXIT_USAGE
     except CheckpointError as exc:
         logger.error("cannot load the model: %s", exc)
-        return 1
+        return EXIT_USAGE
     except (ValueError, ImportError, RayUnavailableError) as exc:  # ImportError: ONNX export without onnx/onnxscript
         logger.error("%s", exc)
         return 2

@@ -11,10 +11,11 @@ import argparse
 import logging
 from pathlib import Path
 
+from hifacegan.cli._exit import EXIT_NONFINITE, EXIT_USAGE
+
 logger = logging.getLogger(__name__)
 
-EXIT_CONFIG = 2
-EXIT_NONFINITE = 3
+EXIT_CONFIG = EXIT_USAGE  # a config, checkpoint or model the run cannot start with
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

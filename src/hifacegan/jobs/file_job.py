@@ -97,12 +97,12 @@ def restore_file(path: str | Path, options: JobOptions, restorer: Restorer, *, s
         A :class:`JobOutcome`; it never raises for a bad file (its message is logged and returned).
     """
     from hifacegan.faces.detect import DetectorUnavailableError
-    from hifacegan.video.pipeline import VIDEO_EXTENSIONS, VideoError
+    from hifacegan.video.pipeline import VideoError, is_video_file
 
     path = Path(path)
     stem = path.stem if stem is None else stem
     keep = {resolved(path), *protected}
-    video = path.suffix.lower() in VIDEO_EXTENSIONS
+    video = is_video_file(path)
     started = time.perf_counter()
     try:
         if video:
@@ -120,6 +120,13 @@ def restore_file(path: str | Path, options: JobOptions, restorer: Restorer, *, s
         message, fatal = f"{path}: {detail}", False
     except (OSError, RuntimeError, MemoryError) as exc:
         # Disk full, permissions, out of memory on the device...: this file is lost, a batch goes on.
+        message, fatal = f"{path}: failed: {type(exc).__name__}: {exc}", False
+    except Exception as exc:
+        if not video:
+            raise
+        # PyAV on a hostile or exotic file can raise what no documented path does (an AttributeError from
+        # a stream FFmpeg half-understands): that video is lost, the batch goes on.
+        logger.debug("%s: unexpected error from the video pipeline", path, exc_info=True)
         message, fatal = f"{path}: failed: {type(exc).__name__}: {exc}", False
     logger.error("%s", message)
     return JobOutcome(path, "failed", seconds=time.perf_counter() - started, error=message, fatal=fatal)
@@ -147,9 +154,10 @@ def _restore_photo(path: Path, stem: str, options: JobOptions, restorer: Restore
     image = loaded.rgb if loaded.alpha is None else np.dstack([loaded.rgb, loaded.alpha])
     height, width = loaded.size
     out_pixels = round(height * options.upscale) * round(width * options.upscale)
-    if out_pixels > MAX_OUTPUT_PIXELS:
+    bound = _output_bound(options)
+    if out_pixels > bound:
         raise FileRefusedError(f"{path}: {width}x{height} upscaled by {options.upscale:g} would be "
-                               f"{out_pixels / 1e6:.0f} MP, more than the {MAX_OUTPUT_PIXELS / 1e6:.0f} MP this tool "
+                               f"{out_pixels / 1e6:.0f} MP, more than the {bound / 1e6:g} MP this tool "
                                "writes; use a smaller --upscale")
     suffix, notes = photo_suffix(path, options.ext, loaded.alpha is not None)
     target = photo_target(options, stem, suffix)
@@ -203,7 +211,7 @@ def _restore_video(path: Path, stem: str, options: JobOptions, restorer: Restore
     _check_targets(path, [target], keep)
     if not path.is_file():
         raise FileRefusedError(f"{path}: no such file")
-    video_options = VideoOptions(max_pixels=options.pixel_bound(), max_output_pixels=MAX_OUTPUT_PIXELS,
+    video_options = VideoOptions(max_pixels=options.pixel_bound(), max_output_pixels=_output_bound(options),
                                  upscale=options.upscale, only_center_face=options.only_center_face,
                                  max_faces=options.max_faces, crf=options.video_crf)
     report = restore_video(path, target, restorer, video_options)
@@ -212,6 +220,10 @@ def _restore_video(path: Path, stem: str, options: JobOptions, restorer: Restore
                report.summary(), report.seconds, report.frames / max(report.seconds, 1e-9), target)
     return JobOutcome(path, "ok", report.faces, report.seconds, report.summary(), restored=target,
                       size=(report.size[1], report.size[0]), files=(target,))
+
+
+def _output_bound(options: JobOptions) -> int:
+    return MAX_OUTPUT_PIXELS if options.max_output_pixels is None else options.max_output_pixels
 
 
 def _check_targets(source: Path, targets: list[Path], protected: set[Path]) -> None:

@@ -69,8 +69,13 @@ def outputs_complete(path: Path, stem: str, options: JobOptions) -> bool:
 
     A photo's outputs are written as one unit with the whole photo (with ``aligned``, the comparison)
     renamed last, so its presence means the unit is complete. Its suffix follows ``options.ext``; a
-    photo with transparency is written as PNG, so PNG also counts.
+    photo with transparency is written as PNG, so PNG also counts. A video is renamed into place only
+    when complete (a stopped one is ``<stem>.partial.mp4``, which does not count).
     """
+    from hifacegan.video.pipeline import is_video_file, video_output_path
+
+    if is_video_file(path):
+        return video_output_path(options.output, stem, options.name_tag).is_file()
     if options.aligned:
         return all(target.is_file() for target in aligned_targets(options, stem))
     suffix, _ = photo_suffix(path, options.ext, has_alpha=False)  # the job's choice, less the alpha case

@@ -57,6 +57,8 @@ class JobOptions:
         max_pixels: refuse inputs with more pixels, judged from the file header before decoding; ``None``:
             :data:`ALIGNED_MAX_PIXELS` for aligned crops, else :func:`hifacegan.io.default_max_pixels`.
         video_crf: H.264 quality of restored videos, 0-51, lower is better.
+        max_output_pixels: refuse inputs whose result (after ``upscale``) would have more pixels;
+            ``None``: :data:`hifacegan.jobs.MAX_OUTPUT_PIXELS` (a front end serving others sets less).
 
     Raises:
         ValueError: a value out of its range (the message names the field).
@@ -71,6 +73,7 @@ class JobOptions:
     suffix: str | None = None
     max_pixels: int | None = None
     video_crf: int = 18
+    max_output_pixels: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output", Path(self.output))  # frozen: str paths are accepted and kept as Path
@@ -82,6 +85,8 @@ class JobOptions:
             raise ValueError(f"unknown ext {self.ext!r}; choose one of {', '.join(EXT_CHOICES)}")
         if self.max_pixels is not None and self.max_pixels < 1:
             raise ValueError(f"max_pixels must be at least 1 (or None: the default bound), got {self.max_pixels}")
+        if self.max_output_pixels is not None and self.max_output_pixels < 1:
+            raise ValueError(f"max_output_pixels must be at least 1 (or None), got {self.max_output_pixels}")
         if not CRF_RANGE[0] <= self.video_crf <= CRF_RANGE[1]:
             raise ValueError(f"video_crf must be in {CRF_RANGE[0]}-{CRF_RANGE[1]}, got {self.video_crf}")
 

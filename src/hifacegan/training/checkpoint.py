@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hifacegan.io import atomic_write, atomic_write_bytes
+from hifacegan.io import atomic_write, atomic_write_bytes, remove_temporaries
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -32,6 +32,7 @@ __all__ = [
     "checkpoint_dir",
     "latest_checkpoint",
     "load_checkpoint",
+    "remove_interrupted_writes",
     "restore_rng_state",
     "resume_checkpoint_path",
     "save_checkpoint",
@@ -52,6 +53,18 @@ class TrainingCheckpointError(ValueError):
 def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
     """``<run_dir>/checkpoints``."""
     return Path(run_dir) / "checkpoints"
+
+
+def remove_interrupted_writes(run_dir: str | os.PathLike) -> None:
+    """Delete the temp files of checkpoint writes a killed run left in ``<run_dir>/checkpoints``.
+
+    ``last.pt`` is never torn (it is replaced by a rename), but a ``kill -9`` during a write leaves the
+    half-written ``.hfg*.tmp`` beside it, as large as a checkpoint, for ever. Called at start-up by the
+    process that saves checkpoints, before it writes any (a second run writing into the same
+    ``run_dir`` at the same time is not supported: it would also overwrite ``last.pt``).
+    """
+    for tmp in remove_temporaries(checkpoint_dir(run_dir)):
+        logger.info("removed %s, an unfinished checkpoint write of a run that was killed", tmp)
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:

@@ -316,6 +316,10 @@ def _validate(config: Config) -> None:
         raise ConfigError("data.source=paired needs data.train_lq_root (the folder of degraded images)")
     if d.source == "paired" and d.val_root and not d.val_lq_root:
         raise ConfigError("data.source=paired with data.val_root needs data.val_lq_root too")
+    # 0 would pass as "a number" and then leave the dataset empty: a traceback far from the cause.
+    for key, limit in {"data.max_items": d.max_items, "data.val_max_items": d.val_max_items}.items():
+        if limit is not None and limit < 1:
+            raise ConfigError(f"{key} must be at least 1 (or null: every image), got {limit}")
     if d.size % 32:
         raise ConfigError(f"data.size must be a multiple of 32 (five 2x up-samplings), got {d.size}")
     if d.face_size and (d.face_size % 32 or d.face_size < d.size):

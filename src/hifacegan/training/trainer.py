@@ -168,6 +168,8 @@ class Trainer:
 
         # Before any slow setup: a wrong request fails at once.
         resume_path = ckpt.resume_checkpoint_path(self.run_dir, resume)
+        if self.info.is_main:
+            ckpt.remove_interrupted_writes(self.run_dir)
         if train_dataset is None:
             train_dataset = build_train_dataset(config)
         if val_dataset is None:

@@ -9,7 +9,9 @@ presentation time, so an undecodable frame leaves the previous one on screen and
 Bad input: a file that is not a video, or has no video stream, fails with a clear message; an
 undecodable frame is skipped with a note; a truncated file is restored up to where it breaks. The video
 is written to a temporary file in the output folder, renamed when complete; if restoring stops part-way
-(out of memory, disk full), the frames already restored are kept as ``<stem>.partial.mp4``.
+(out of memory, an interrupt, a read or write error), the frames already restored are kept as
+``<stem>.partial.mp4`` when the file can still be finished; on a full disk it usually cannot (MP4 writes
+its index last), and the unplayable remainder is removed, as the message says.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from hifacegan.video.tracking import FaceTracker, SmoothingConfig
 if TYPE_CHECKING:
     from hifacegan.restorer import Restorer
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoError", "VideoOptions", "VideoReport", "restore_video", "split_video_inputs",
-           "video_output_path"]
+__all__ = ["VIDEO_EXTENSIONS", "VideoError", "VideoOptions", "VideoReport", "is_video_file", "restore_video",
+           "split_video_inputs", "video_output_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +109,11 @@ class VideoReport:
         return "; ".join(parts)
 
 
+def is_video_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is taken as a video (by its extension, one of :data:`VIDEO_EXTENSIONS`)."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
 def split_video_inputs(entries: list[str]) -> tuple[list[str], list[Path]]:
     """Split restore's INPUT arguments into what the photo reader takes and the video files.
 
@@ -171,6 +178,9 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
         if not source.streams.video:
             raise VideoError(f"{path}: has no video stream")
         video_in = source.streams.video[0]
+        if video_in.codec_context is None:  # PyAV's answer for a codec (fourcc) FFmpeg does not know
+            raise VideoError(f"{path}: its video stream's codec is unknown to FFmpeg (an unusual or damaged "
+                             "fourcc); convert it to H.264 first, e.g. with ffmpeg -i IN -c:v libx264 OUT.mp4")
         video_in.thread_type = "AUTO"
         report = VideoReport()
         width, height = video_in.codec_context.width, video_in.codec_context.height
@@ -185,7 +195,7 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
                              f"{out_width * out_height / 1e6:.0f} MP per frame; use a smaller --upscale")
         fps = Fraction(video_in.average_rate or video_in.guessed_rate or 25).limit_denominator(100_000)
         report.fps, report.size = fps, (out_width, out_height)
-        audio_in = source.streams.audio[0] if source.streams.audio else None
+        audio_in = _decodable_audio(source, report, path)
         tracker = FaceTracker(restorer.detector, float(fps), options.smoothing)
         # A shallow copy shares the loaded model; only its detector is swapped for the tracking one.
         frame_restorer = copy.copy(restorer)
@@ -198,6 +208,7 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
         started = time.perf_counter()
         sink = av.open(tmp, "w", format="mp4")
         stopped: BaseException | None = None
+        unfinished = False
         try:
             video_out = sink.add_stream("libx264" if "libx264" in av.codecs_available else "h264", rate=fps,
                                         options={"crf": str(options.crf)})
@@ -209,12 +220,15 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
                            report, path)
             except (MemoryError, OSError, RuntimeError, KeyboardInterrupt) as exc:
                 stopped = exc  # keep what was restored: close the file properly below, then say so
-            for packet in video_out.encode():
-                sink.mux(packet)
-            if audio_out is not None and report.audio.startswith("re-encoded"):
-                for packet in audio_out.encode():
-                    sink.mux(packet)
-            sink.close()
+            try:
+                _finish(sink, video_out, audio_out, report)
+            except OSError:  # av.FFmpegError included
+                if stopped is None:
+                    raise
+                # A full disk cannot take the MP4's index (written last) either: without it the frames
+                # already written cannot be played, so the file only takes space.
+                unfinished = True
+                _release(sink)
         except BaseException:
             try:
                 sink.close()
@@ -228,6 +242,13 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
             Path(tmp).unlink(missing_ok=True)
             reason = f" ({report.truncated})" if report.truncated else ""
             raise VideoError(f"{path}: no frame could be decoded{reason}")
+        if stopped is not None and unfinished:
+            Path(tmp).unlink(missing_ok=True)
+            if isinstance(stopped, KeyboardInterrupt):
+                raise stopped
+            raise VideoError(f"{path}: stopped after {report.frames} frames: {type(stopped).__name__}: {stopped}; "
+                             "the partial video could not be finished (its index could not be written) and was "
+                             "removed") from stopped
         if stopped is not None:
             partial = target.with_name(f"{target.stem}.partial.mp4")
             os.replace(tmp, partial)
@@ -241,6 +262,35 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
         return report
 
 
+def _finish(sink: Any, video_out: Any, audio_out: Any, report: VideoReport) -> None:
+    """Flush the encoders and close the container (which writes the MP4's index)."""
+    for packet in video_out.encode():
+        sink.mux(packet)
+    if audio_out is not None and report.audio.startswith("re-encoded"):
+        for packet in audio_out.encode():
+            sink.mux(packet)
+    sink.close()
+
+
+def _release(sink: Any) -> None:
+    """Close ``sink``'s file after a failed close, so that removing it frees its space at once."""
+    try:
+        sink.close()
+    except OSError:
+        pass  # the first error is the one to report
+
+
+def _decodable_audio(source: Any, report: VideoReport, path: Path) -> Any:
+    """The first audio stream FFmpeg can read, or ``None`` (no audio, or only codecs it does not know)."""
+    for stream in source.streams.audio:
+        if stream.codec_context is not None:
+            return stream
+    if source.streams.audio:
+        report.audio = "dropped (its codec is unknown to FFmpeg)"
+        logger.warning("%s: the audio's codec is unknown to FFmpeg: the video is restored without sound", path.name)
+    return None
+
+
 def _add_audio(sink: Any, audio_in: Any, report: VideoReport) -> Any:
     """The output audio stream: a copy of the input's when MP4 can hold it, else AAC; ``None`` without audio."""
     if audio_in is None:
@@ -251,8 +301,19 @@ def _add_audio(sink: Any, audio_in: Any, report: VideoReport) -> Any:
         return sink.add_stream_from_template(audio_in)
     report.audio = f"re-encoded as AAC (MP4 cannot hold {name})"
     stream = sink.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000)
-    stream.layout = audio_in.codec_context.layout.name if audio_in.codec_context.layout else "stereo"
+    stream.layout = _aac_layout(audio_in.codec_context.layout)
     return stream
+
+
+# AAC's encoder takes named layouts only; PCM from AVI and MKV often states just a channel count
+# ("2 channels"), which it refuses (avcodec_open2 returns EINVAL). Each count gets FFmpeg's default layout.
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _aac_layout(layout: Any) -> str:
+    """The layout to encode AAC in: the input's channel count as FFmpeg's default layout (stereo past 8)."""
+    channels = layout.nb_channels if layout is not None else 2
+    return _DEFAULT_LAYOUTS.get(channels, "stereo")
 
 
 def _demux(source: Any, streams: list[Any], report: VideoReport) -> Iterator[Any]:

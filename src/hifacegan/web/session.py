@@ -191,8 +191,11 @@ def restore_uploads(paths: list[str | os.PathLike], options: RestoreOptions, poo
     from hifacegan.models.checkpoint import CheckpointError
 
     # PNG always: lossless for the comparison, keeps transparency and 16 bits.
+    # The result is bounded like the upload (not by the command line's 250 MP): one visitor's 24 MP photo
+    # upscaled 3x would otherwise hold ~10 GB of float32 pixels in the server (issue 31).
     job = JobOptions(output=run_dir, aligned=options.aligned, only_center_face=options.only_center_face,
-                     upscale=options.upscale, ext="png", max_pixels=limits.max_pixels(options.aligned))
+                     upscale=options.upscale, ext="png", max_pixels=limits.max_pixels(options.aligned),
+                     max_output_pixels=limits.max_pixels(False))
     with pool.lock:
         try:
             restorer = pool.get(options.model, options.weight)

@@ -1,4 +1,6 @@
-"""Short test clips made with PyAV from a still photo: a slow pan, optionally with a sine-wave soundtrack."""
+"""Short test clips made with PyAV from a still photo: a slow pan, optionally with a sine-wave soundtrack,
+and a stand-in face detector that keeps video tests fast. ``from _clips import ...`` (``tests/`` is on
+``sys.path`` through its conftest)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from hifacegan.faces.align import FFHQ_TEMPLATE
+from hifacegan.faces.detect import DetectedFace
 
 SINE_HZ = 440
 
@@ -18,20 +23,42 @@ def pan_frames(photo: np.ndarray, frames: int, margin: int = 8) -> list[np.ndarr
             for t in range(frames)]
 
 
+class CentreFace:
+    """A stand-in detector: one face in the middle of every frame (keeps the video tests fast)."""
+
+    def __call__(self, image: np.ndarray) -> list[DetectedFace]:
+        h, w = image.shape[:2]
+        scale = min(h, w) * 0.6
+        landmarks = (FFHQ_TEMPLATE - 0.5) * scale + (w / 2, h / 2)
+        box = np.array([w / 2 - scale / 2, h / 2 - scale / 2, w / 2 + scale / 2, h / 2 + scale / 2])
+        return [DetectedFace(box, landmarks, 0.99)]
+
+
+def scene(h: int = 96, w: int = 128) -> np.ndarray:
+    """A smooth ``uint8`` RGB gradient, different along each axis (so a rotation shows)."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([(x * 255) // (w - 1), (y * 255) // (h - 1), np.full_like(x, 90)], 2).astype(np.uint8)
+
+
 def write_clip(path: Path, frames: list[np.ndarray], fps: int, audio_rate: int | None = 22050,
-               container: str | None = None, audio_codec: str = "aac") -> Path:
+               container: str | None = None, audio_codec: str = "aac", channels: int = 1,
+               rotation: float = 0) -> Path:
     """Encode ``frames`` (uint8 RGB) as H.264 at ``fps``, with a sine of the same duration as audio
-    (AAC, or ``pcm_s16le`` for a container that holds it)."""
+    (AAC, or ``pcm_s16le`` for a container that holds it) on ``channels`` channels, and a display
+    matrix of ``rotation`` degrees (as a phone filming upright writes: the player turns the frames)."""
     import av
 
     height, width = frames[0].shape[:2]
+    layout = {1: "mono", 2: "stereo"}[channels]
     with av.open(str(path), "w", format=container) as sink:
         video = sink.add_stream("libx264" if "libx264" in av.codecs_available else "h264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
         audio = None
         if audio_rate:
             audio = sink.add_stream(audio_codec, rate=audio_rate)
-            audio.layout = "mono"
+            audio.layout = layout
         for index, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts, frame.time_base = index, Fraction(1, fps)
@@ -43,8 +70,11 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int, audio_rate: int |
             sample_format = "flt" if audio_codec == "aac" else "s16"
             if sample_format == "s16":
                 wave = (wave * 32767).astype(np.int16)
+            # Packed formats interleave the channels; the same sine on each.
+            wave = np.repeat(wave, channels)[None]
             for start in range(0, samples, 1024):
-                chunk = av.AudioFrame.from_ndarray(wave[None, start:start + 1024], format=sample_format, layout="mono")
+                chunk = av.AudioFrame.from_ndarray(wave[:, start * channels:(start + 1024) * channels],
+                                                   format=sample_format, layout=layout)
                 chunk.sample_rate, chunk.pts = audio_rate, start
                 for packet in audio.encode(chunk):
                     sink.mux(packet)
