@@ -51,7 +51,8 @@ def compiled(tiny_file, cache):
 
 @pytest.fixture
 def fast_bf16(monkeypatch):
-    """Pretend the CPU has native bf16, so runtime auto picks the compiled package on any test machine."""
+    """The automatic runtime on a CPU with native bf16 (pretended, so it picks the package on any test machine)."""
+    monkeypatch.delenv("HIFACEGAN_RUNTIME", raising=False)
     monkeypatch.setattr(inference, "cpu_has_fast_bf16", lambda: True)
 
 
@@ -119,15 +120,23 @@ def test_a_failed_build_warns_once_and_falls_back(tiny_file, tmp_path, fast_bf16
     assert calls == [1] and len(caplog.records) == 1 and "earlier run" in caplog.text
 
 
-def test_without_a_compiler_auto_runs_onnx_runtime_as_before(tiny_file, tmp_path, fast_bf16, monkeypatch, caplog):
+def test_without_a_compiler_auto_turns_to_onnx_runtime_as_before(tiny_file, tmp_path, fast_bf16, monkeypatch,
+                                                                  caplog):
     from hifacegan import compiled as compiled_module
+    from hifacegan import onnx_runtime
 
     monkeypatch.setenv("HIFACEGAN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(compiled_module, "cpu_compiler_available", lambda: False)
+    asked = []  # the export itself is tested in tests/test_onnx_runtime.py; here only that auto turns to it
+
+    def no_export(weights, load, threads=None):
+        asked.append(weights)
+
+    monkeypatch.setattr(onnx_runtime, "cached_onnx_generator", no_export)
     with caplog.at_level(logging.WARNING, logger="hifacegan.aoti"):
         restorer = Restorer(tiny_file, "cpu")
-    assert restorer.runtime == "onnx" and caplog.text.count("no C++ compiler") == 1
-    assert not (tmp_path / "cache" / "aoti").exists()
+    assert asked == [tiny_file] and restorer.runtime == "torch"  # no export either: eager PyTorch
+    assert caplog.text.count("no C++ compiler") == 1 and not (tmp_path / "cache" / "aoti").exists()
 
 
 def test_two_processes_building_at_once_compile_once(tiny_file, compiled, tmp_path, monkeypatch):
