@@ -106,8 +106,7 @@ def test_a_failed_build_warns_once_and_falls_back(tiny_file, tmp_path, fast_bf16
     with caplog.at_level(logging.WARNING):
         restorer = Restorer(tiny_file, "cpu", precision="bf16")
     assert restorer.runtime == "torch" and isinstance(restorer.model, torch.nn.Module)  # eager bf16
-    assert [r.levelname for r in caplog.records] == ["WARNING", "WARNING"]  # "compiling ... once", then why not
-    assert "omp.h" in caplog.records[-1].getMessage()
+    assert len(caplog.records) == 1 and "omp.h" in caplog.text  # one warning, saying why
     eager = hifacegan.restore_faces(hifacegan.load_model(tiny_file), crops, precision="bf16")
     for a, b in zip(restorer.restore_faces(crops), eager, strict=True):
         assert np.array_equal(a, b)

@@ -246,8 +246,8 @@ def cached_package(weights: Path, load: Callable[[], nn.Module], shape: str = FA
                 model = load()  # a bad checkpoint fails here, with the loader's own message
                 size = face_size or int((getattr(model, "model_card", None) or {}).get("size") or 512)
                 what = f"{size}-px faces" if shape == FACE else "images of any size"
-                logger.warning("compiling the model for %s once (one to two minutes; later runs load it in about "
-                               "a second): %s", what, path)
+                logger.info("compiling the model for %s once, for faster CPU restores (one to two minutes; later "
+                            "runs load it in about a second): %s", what, path)
                 build_package(model, path, shape, size)
                 runner = _load_package(path)
     except OSError as error:
