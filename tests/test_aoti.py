@@ -93,6 +93,27 @@ def test_later_restorers_load_the_package_without_compiling(tiny_file, compiled,
                           np.stack(hifacegan.restore_faces(compiled.model, crops)))
 
 
+def test_faces_of_a_batch_run_side_by_side_in_order(tiny_file, compiled):
+    if aoti._openmp_thread_setter() is None:
+        pytest.skip("faces run side by side only where torch uses OpenMP (then one after the other)")
+    crops = _crops((64, 64), 5, seed=8)  # distinct faces: a mix-up of the order would show
+    one_by_one = np.stack([hifacegan.restore_faces(compiled.model, [crop])[0] for crop in crops]).astype(float)
+    side_by_side = aoti.AotiGenerator(tiny_file, aoti._load_package(aoti.cached_package_path(tiny_file), runners=2),
+                                      lambda: hifacegan.load_model(tiny_file), parallel_faces=2)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)  # two faces at once, one thread each
+    try:
+        together = np.stack(hifacegan.restore_faces(side_by_side, crops, batch_size=5)).astype(float)
+        assert torch.get_num_threads() == 2  # the workers' thread counts stay theirs
+    finally:
+        torch.set_num_threads(previous)
+    assert side_by_side._pool is not None  # the side-by-side path ran
+    # Thread counts change bf16 reduction order slightly; a face given another's output would be far off.
+    for k in range(len(crops)):
+        distances = [np.abs(together[k] - one_by_one[j]).mean() for j in range(len(crops))]
+        assert int(np.argmin(distances)) == k and distances[k] < 1.0
+
+
 def test_a_failed_build_warns_once_and_falls_back(tiny_file, tmp_path, fast_bf16, monkeypatch, caplog):
     monkeypatch.setenv("HIFACEGAN_CACHE_DIR", str(tmp_path / "cache"))
     calls = []
