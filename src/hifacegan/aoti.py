@@ -76,7 +76,7 @@ _INDUCTOR_OPTIONS: dict[str, Any] = {"freezing": True, "cpp.dynamic_threads": Tr
 
 
 # Faces of one batch that may run side by side (AotiGenerator), each on a model instance of the package (the
-# instances share the weights; each holds its own activations, ~0.3 GB for a 512-px face of the shipped model).
+# instances share the weights; each holds its own activations, ~0.2 GB for a 512-px face of the shipped model).
 _MAX_PARALLEL_FACES = 4
 
 
