@@ -208,9 +208,9 @@ class Restorer:
             ``"aoti"`` where the arithmetic is bf16 (``precision`` bf16, or auto on a CPU with native bf16),
             else ONNX Runtime fp32 (exported once into ``~/.cache/hifacegan/onnx``, see
             :func:`hifacegan.onnx_runtime.cached_onnx_generator`) unless ``precision`` asks for fp16; PyTorch
-            otherwise, and whenever neither can be had (after one warning saying why). Per 512-px face the
-            compiled bf16 package ran 2x eager bf16 and ONNX Runtime fp32 on a 2-core AVX512-BF16 CPU
-            (``docs/speed.md``). ``None``: ``"onnx"`` for an ``.onnx`` file, else ``$HIFACEGAN_RUNTIME``, else
+            otherwise, and whenever neither can be had (after one warning saying why). On a 2-core
+            AVX512-BF16 CPU the compiled package restored whole photos 2.0x faster than ONNX Runtime fp32 and
+            5.8x faster than PyTorch fp32 (``docs/speed.md``). ``None``: ``"onnx"`` for an ``.onnx`` file, else ``$HIFACEGAN_RUNTIME``, else
             ``"auto"``.
         compile: compile the model. Under ``runtime="auto"`` on the CPU this is the ``"aoti"`` package where it
             can be had; otherwise the PyTorch model runs through ``torch.compile``
