@@ -54,6 +54,18 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_features() -> str:
+    """The CPU flags the speed of each path hangs on, e.g. ``avx512_bf16 yes, amx_bf16 no, avx512_vnni yes``.
+
+    Native bf16 (AVX512-BF16, AMX) decides whether the compiled bf16 path pays; VNNI whether int8 can.
+    """
+    from hifacegan.inference import cpu_flags
+
+    flags = cpu_flags()
+    return ", ".join(f"{name} {'yes' if name in flags else 'no'}"
+                     for name in ("avx512_bf16", "amx_bf16", "avx512_vnni", "amx_int8"))
+
+
 def matmul_rates(repeats: int = 5, n: int = 2048) -> dict[str, float]:
     """GFLOP/s of an ``n x n`` matrix product in fp32 and in bf16 on this CPU, now.
 

@@ -4,12 +4,17 @@ Usage::
 
     .venv/bin/python benchmarks/restore_speed.py                        # ../shared/data/realworld/whole_imgs
     .venv/bin/python benchmarks/restore_speed.py photos/ --model lipspade_48.pth --modes torch-fp32 torch-auto
+    .venv/bin/python benchmarks/restore_speed.py --modes torch-fp32 onnx-fp32 auto      # the default against both
 
-Modes: ``torch-fp32`` (the path before automatic precision), ``torch-auto`` (what ``hifacegan restore`` does
-now with ``--runtime torch``), ``torch-bf16``, ``onnx-fp32`` (the model exported once, outside the clock:
-what ``hifacegan restore`` runs on a CPU by default), and ``+compile`` after a torch mode (``torch-bf16+compile``:
-``restore --compile``; the compilation runs on one blank face while the Restorer is built, and its seconds
-are reported with the load). One Restorer per mode is built first (model and detector loaded once; load seconds reported apart); then every photo goes through
+Modes: ``torch-fp32`` (the path before automatic precision; ``restore --runtime torch --precision fp32``),
+``torch-auto`` (what ``hifacegan restore`` does with ``--runtime torch``), ``torch-bf16``, ``onnx-fp32`` (the model
+exported once, outside the clock: ``--runtime onnx``), ``aoti-bf16`` (``--runtime aoti``) and ``auto``: what
+``hifacegan restore`` and ``Restorer()`` run by default on this machine (the compiled package where bf16 is
+native, else ONNX Runtime fp32). ``auto`` and ``aoti-bf16`` start from an empty cache folder (``--cache-dir``
+to keep one): the Restorer is built twice, and both times are reported -- the first run's (export or
+compile) and a later run's (loading the cached file). ``+compile`` after a torch mode (``torch-bf16+compile``:
+``restore --runtime torch --compile``) compiles on one blank face while the Restorer is built, and its seconds
+are reported with the load. One Restorer per mode is built first (model and detector loaded once; load seconds reported apart); then every photo goes through
 every mode in interleaved rounds, and the fastest round counts, so a busy moment on a shared machine hits
 all modes alike. Reading and writing files are left out (the CLI's part, the same for every mode).
 """
@@ -24,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _timing import cpu_name  # benchmarks/_timing.py
+from _timing import cpu_features, cpu_name  # benchmarks/_timing.py
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realworld" / "whole_imgs"
 
@@ -32,8 +37,13 @@ DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real
 def build(mode: str, model: Path | None, folder: str, detector, onnx_file: Path | None):
     from hifacegan.restorer import Restorer
 
+    if mode == "auto":  # the defaults of restore and Restorer(): runtime and precision chosen for this machine
+        return _first_and_later(lambda: Restorer(model, "cpu", detector=detector, runtime="auto"))
     mode, _, option = mode.partition("+")
     runtime, precision = mode.split("-")
+    if runtime == "aoti":
+        return _first_and_later(lambda: Restorer(model, "cpu", detector=detector, precision=precision,
+                                                 runtime="aoti"))
     if runtime == "onnx":
         from hifacegan import load_model
         from hifacegan.models.pretrained import resolve_model
@@ -50,6 +60,20 @@ def build(mode: str, model: Path | None, folder: str, detector, onnx_file: Path 
     return restorer, time.perf_counter() - start
 
 
+def _first_and_later(make):
+    """Build a Restorer on the cache as it is (a first run if it is empty), then again (a later run, loading the
+    cache); print both times and return the second Restorer with its build seconds."""
+    start = time.perf_counter()
+    first = make()
+    first_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    restorer = make()
+    later_seconds = time.perf_counter() - start
+    print(f"# runtime {first.runtime}: Restorer built in {first_seconds:.1f} s on the first run (cache "
+          f"{os.environ.get('HIFACEGAN_CACHE_DIR', '~/.cache/hifacegan')}), {later_seconds:.2f} s on a later run")
+    return restorer, later_seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photos", nargs="?", type=Path, default=DEFAULT_PHOTOS)
@@ -58,6 +82,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--onnx", type=Path, help="the model as exported by hifacegan export-onnx (else exported here)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cache-dir", type=Path,
+                        help="cache folder for modes auto and aoti-bf16 (default: a new empty one, so the first run's "
+                        "export or compile is measured)")
     args = parser.parse_args()
 
     import torch
@@ -70,11 +97,14 @@ def main() -> None:
     photos = [(p.name, read_image(p).rgb) for p in list_images(args.photos)]
     detector = default_detector()  # one detector for every mode: its load is not part of the comparison
     auto = autocast_dtype("auto", "cpu")
-    print(f"# CPU: {cpu_name()}; {args.threads} threads; auto = {auto or 'fp32'}; fastest of {args.rounds} "
+    print(f"# CPU: {cpu_name()} ({cpu_features()}); {args.threads} threads; auto = {auto or 'fp32'}; fastest of {args.rounds} "
           "interleaved rounds (median in brackets); speed-up over the first mode")
     times: dict[tuple[str, str], list[float]] = {}
     faces: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as folder, torch.inference_mode():
+        os.environ["HIFACEGAN_CACHE_DIR"] = str(args.cache_dir or Path(folder) / "cache")
+        if args.cache_dir is None:  # Inductor's own kernel cache too, or a first run would reuse earlier kernels
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(folder) / "inductor")
         restorers = {}
         for mode in args.modes:
             restorers[mode], load_seconds = build(mode, args.model, folder, detector, args.onnx)

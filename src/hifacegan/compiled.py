@@ -11,6 +11,10 @@ processes, which reuse Inductor's on-disk cache (``$TORCHINDUCTOR_CACHE_DIR``, b
 temporary folder). Faces go through one at a time, so a photo with a new number of faces never
 recompiles. Where compiling fails (no C++ compiler, an unsupported platform), the eager model runs
 instead, after one warning: slower, never wrong.
+
+On the CPU the default is now the same compilation done once and kept: :mod:`hifacegan.aoti` compiles a model
+file ahead of time into the cache and later processes load it in about a second. This class remains for
+``runtime="torch"`` with ``compile=True``: GPUs, modules built in Python, experiments.
 """
 
 from __future__ import annotations

@@ -42,8 +42,24 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # and later). Without them oneDNN emulates bf16 and autocast is slower than fp32, so auto stays fp32.
 _FAST_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
-__all__ = ["CHROMA_SIGMA_FRACTION", "COLOR_FIX_SIGMA_FRACTION", "PRECISIONS", "autocast_dtype", "card_color_fix", "cpu_has_fast_bf16",
-           "keep_input_colors", "pad_to_multiple", "prepare_for_inference", "restore_faces", "restore_tensor"]
+__all__ = ["CHROMA_SIGMA_FRACTION", "COLOR_FIX_SIGMA_FRACTION", "PRECISIONS", "autocast_dtype", "card_color_fix", "cpu_flags",
+           "cpu_has_fast_bf16", "keep_input_colors", "pad_to_multiple", "prepare_for_inference", "restore_faces",
+           "restore_tensor"]
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
+    """The instruction-set flags of this CPU (the first ``flags`` line of ``/proc/cpuinfo``).
+
+    Off Linux (no ``/proc/cpuinfo``) the set is empty: callers then take the choice that is never slow.
+    """
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[-1].split())
+    return frozenset()
 
 
 def cpu_has_fast_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
@@ -51,14 +67,7 @@ def cpu_has_fast_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
 
     Off Linux (no ``/proc/cpuinfo``) the answer is ``False``: fp32 is never the slow choice.
     """
-    try:
-        text = Path(cpuinfo).read_text(errors="replace")
-    except OSError:
-        return False
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return bool(_FAST_BF16_CPU_FLAGS & set(line.split(":", 1)[-1].split()))
-    return False
+    return bool(_FAST_BF16_CPU_FLAGS & cpu_flags(cpuinfo))
 
 
 def autocast_dtype(precision: str, device: torch.device | str) -> torch.dtype | None:

@@ -42,8 +42,9 @@ DEFAULT_FACE_SIZE = 512
 # ITU-R BT.601 luma, the weights Pillow's "L" conversion uses: a restored gray photo stays gray.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 DEVICES = ("auto", "cpu", "cuda", "mps")
-#: ``runtime`` values: ``auto`` (below), PyTorch, or ONNX Runtime on the CPU (hifacegan.onnx_runtime).
-RUNTIMES = ("auto", "torch", "onnx")
+#: ``runtime`` values: ``auto`` (below), PyTorch, ONNX Runtime on the CPU (hifacegan.onnx_runtime), or the model
+#: compiled ahead of time under bf16 on the CPU (hifacegan.aoti).
+RUNTIMES = ("auto", "torch", "onnx", "aoti")
 #: Environment variable with the default ``runtime`` (``auto`` when unset), e.g. ``torch`` on a server that
 #: should never export.
 RUNTIME_ENV = "HIFACEGAN_RUNTIME"
@@ -200,17 +201,22 @@ class Restorer:
         precision: ``"auto"`` (bf16 autocast on CPUs with AVX512-BF16 or AMX and on GPUs, fp32 elsewhere),
             ``"fp32"``, ``"bf16"`` or ``"fp16"`` (GPU); see :func:`hifacegan.inference.autocast_dtype`.
         runtime: ``"torch"``; ``"onnx"`` (ONNX Runtime, CPU, fp32; ``model`` may then be an ``.onnx`` file
-            from ``hifacegan export-onnx``, else it is exported when loaded); or ``"auto"``: ONNX Runtime for
-            an ``.onnx`` file, and on the CPU for a model file (exported once into ``~/.cache/hifacegan/onnx``,
-            see :func:`hifacegan.onnx_runtime.cached_onnx_generator`) unless ``precision`` asks for bf16/fp16
-            or ``fidelity_weight`` mixes in a second model; PyTorch otherwise, and whenever the export cannot
-            be had. ONNX Runtime restored whole photos 1.8-3.6x faster than PyTorch fp32 here and stalls far
-            less on a busy CPU (docs/speed.md). ``None``: ``"onnx"`` for an ``.onnx`` file, else
-            ``$HIFACEGAN_RUNTIME``, else ``"auto"``.
-        compile: run the PyTorch model through ``torch.compile`` (:class:`~hifacegan.compiled.CompiledGenerator`),
-            under bf16 only: 3.4x the eager bf16 speed per face on a CPU with AMX, after about a minute of
-            compiling per face size (seconds once Inductor's cache holds it). Worth it for many faces
-            (folders, videos, a server). Picks ``runtime="torch"`` under ``"auto"``.
+            from ``hifacegan export-onnx``, else it is exported when loaded); ``"aoti"`` (a model file compiled
+            ahead of time under bf16 on the CPU, once, into ``~/.cache/hifacegan/aoti``: see
+            :func:`hifacegan.aoti.cached_aoti_generator`); or ``"auto"``: ONNX Runtime for an ``.onnx`` file;
+            for a model file on the CPU without ``fidelity_weight`` (which mixes in a second model),
+            ``"aoti"`` where the arithmetic is bf16 (``precision`` bf16, or auto on a CPU with native bf16),
+            else ONNX Runtime fp32 (exported once into ``~/.cache/hifacegan/onnx``, see
+            :func:`hifacegan.onnx_runtime.cached_onnx_generator`) unless ``precision`` asks for fp16; PyTorch
+            otherwise, and whenever neither can be had (after one warning saying why). On a 2-core
+            AVX512-BF16 CPU the compiled package restored whole photos 2.0x faster than ONNX Runtime fp32 and
+            5.8x faster than PyTorch fp32 (``docs/speed.md``). ``None``: ``"onnx"`` for an ``.onnx`` file, else ``$HIFACEGAN_RUNTIME``, else
+            ``"auto"``.
+        compile: compile the model. Under ``runtime="auto"`` on the CPU this is the ``"aoti"`` package where it
+            can be had; otherwise the PyTorch model runs through ``torch.compile``
+            (:class:`~hifacegan.compiled.CompiledGenerator`), under bf16 only, which compiles in every process
+            (about a minute per face size, seconds once Inductor's cache holds it). Picks ``runtime="torch"``
+            under ``"auto"`` where no package can be had. Ignored by ``runtime="aoti"`` (compiled already).
 
     Raises:
         hifacegan.models.pretrained.NoDefaultModelError: ``model=None`` and no default model is shipped.
@@ -232,33 +238,37 @@ class Restorer:
         runtime = runtime or os.environ.get(RUNTIME_ENV) or "auto"
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
-        self.device = resolve_device("cpu" if runtime == "onnx" and device in (None, "auto") else device)
-        onnx_model = None
+        on_cpu = runtime in ("onnx", "aoti") and device in (None, "auto")
+        self.device = resolve_device("cpu" if on_cpu else device)
+        cached_model = None
         if runtime == "auto":
-            onnx_model = None if compile else _cached_onnx(model, arch, self.device, precision, fidelity_weight)
-            runtime = "torch" if onnx_model is None else "onnx"
+            cached_model, runtime = _cached_runtime(model, arch, self.device, precision, fidelity_weight, compile)
         if compile and runtime == "onnx":
             raise ValueError("compile is a PyTorch option; runtime 'onnx' cannot compile (use runtime 'torch')")
-        if runtime == "onnx":
-            _check_onnx_options(self.device, precision, fidelity_weight)
-            self.model = onnx_model or _load_onnx(model, arch)
+        if runtime in ("onnx", "aoti"):
+            _check_cpu_runtime_options(runtime, model, self.device, precision, fidelity_weight)
+            self.model = cached_model or (_load_onnx if runtime == "onnx" else _load_aoti)(model, arch)
         else:
             self.model = _load(model, arch, self.device)
         self.runtime = runtime
         self.precision = precision
-        self.autocast_dtype = None if runtime == "onnx" else autocast_dtype(precision, self.device)
+        # ONNX Runtime runs fp32; the package holds its own bf16 autocast: neither is wrapped in torch.autocast.
+        self.autocast_dtype = None if runtime in ("onnx", "aoti") else autocast_dtype(precision, self.device)
         arithmetic = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.autocast_dtype]
-        self.compiled = compile and self.autocast_dtype is not None  # fp32 measured no faster compiled
-        if compile and not self.compiled:
+        self.compiled = compile and runtime == "torch" and self.autocast_dtype is not None  # fp32: no faster compiled
+        if compile and runtime == "torch" and not self.compiled:
             logger.info("not compiling: compiled fp32 ran no faster than eager (hifacegan.compiled); "
                         "compile helps with bf16, on CPUs with AVX512-BF16 or AMX and on GPUs")
         if self.compiled:
             from hifacegan.compiled import CompiledGenerator
 
             self.model = CompiledGenerator(self.model)
-        logger.info("model runs with %s, %s%s (precision %s)", "ONNX Runtime" if runtime == "onnx" else "PyTorch",
-                    arithmetic, ", compiled (the first face of each size compiles: about a minute, seconds "
-                    "once cached)" if self.compiled else "", precision)
+        if runtime == "aoti":
+            logger.info("model runs compiled ahead of time (AOTInductor), bf16 autocast (precision %s)", precision)
+        else:
+            logger.info("model runs with %s, %s%s (precision %s)", "ONNX Runtime" if runtime == "onnx" else "PyTorch",
+                        arithmetic, ", compiled (the first face of each size compiles: about a minute, seconds "
+                        "once cached)" if self.compiled else "", precision)
         card: dict[str, Any] = dict(getattr(self.model, "model_card", None) or {})
         if fidelity_weight:
             from hifacegan.models.blend import FidelityBlend
@@ -363,14 +373,20 @@ def _load(model: nn.Module | str | os.PathLike | None, arch: str | None, device:
     return load_model(pretrained.resolve_model(model), arch=arch, device=device)
 
 
-def _check_onnx_options(device: torch.device, precision: str, fidelity_weight: float) -> None:
-    """ONNX Runtime runs here on the CPU in fp32 and runs one network: refuse what it would silently ignore."""
+def _check_cpu_runtime_options(runtime: str, model: nn.Module | str | os.PathLike | None, device: torch.device,
+                               precision: str, fidelity_weight: float) -> None:
+    """ONNX Runtime (fp32) and the compiled package (bf16, of a model file) run one network on the CPU: refuse
+    what they would silently ignore."""
+    arithmetic = {"onnx": "fp32", "aoti": "bf16"}[runtime]
     if device.type != "cpu":
-        raise ValueError(f"runtime 'onnx' runs on the CPU; device {device.type!r} needs runtime 'torch'")
-    if precision not in ("auto", "fp32"):
-        raise ValueError(f"runtime 'onnx' runs fp32; precision {precision!r} needs runtime 'torch'")
+        raise ValueError(f"runtime {runtime!r} runs on the CPU; device {device.type!r} needs runtime 'torch'")
+    if precision not in ("auto", arithmetic):
+        raise ValueError(f"runtime {runtime!r} runs {arithmetic}; precision {precision!r} needs runtime 'torch'")
     if fidelity_weight:
         raise ValueError("the fidelity weight mixes two torch models; use runtime 'torch' with it")
+    if runtime == "aoti" and (isinstance(model, nn.Module) or _is_onnx_file(model)):
+        raise ValueError("runtime 'aoti' compiles a model file (a checkpoint or a shipped model's name), not "
+                         f"{'a module built in Python' if isinstance(model, nn.Module) else 'an .onnx file'}")
 
 
 def _is_onnx_file(model: nn.Module | str | os.PathLike | None) -> bool:
@@ -386,22 +402,62 @@ def _load_onnx(model: nn.Module | str | os.PathLike | None, arch: str | None) ->
     return onnx_generator_for(_load(model, arch, torch.device("cpu")))
 
 
-def _cached_onnx(model: nn.Module | str | os.PathLike | None, arch: str | None, device: torch.device,
-                 precision: str, fidelity_weight: float) -> Any:
-    """``runtime="auto"``: the model file's cached ONNX Runtime generator where it suits, else ``None`` (PyTorch).
+def _load_aoti(model: nn.Module | str | os.PathLike | None, arch: str | None) -> Any:
+    """``runtime="aoti"`` asked for: the model file's package, compiled now if absent.
 
-    It suits a model *file* (a module built in Python has no file to key the cache on) run on the CPU in
-    fp32 (``precision`` auto or fp32) without the fidelity blend, which needs a second torch model.
+    Raises:
+        ValueError: no package can be had here (the warning logged before says why).
     """
-    if isinstance(model, nn.Module) or device.type != "cpu" or precision not in ("auto", "fp32") or fidelity_weight:
+    from hifacegan.aoti import cached_aoti_generator
+
+    path = _model_file(model)
+    if path is None:
+        _load(model, arch, torch.device("cpu"))  # raises the loader's own message for a missing file
+        raise AssertionError("unreachable: the loader accepted a file that does not exist")
+    generator = cached_aoti_generator(path, lambda: _load(path, arch, torch.device("cpu")))
+    if generator is None:
+        raise ValueError("runtime 'aoti': the model could not be compiled here (see the warning above); use "
+                         "runtime 'auto' or 'torch'")
+    return generator
+
+
+def _model_file(model: nn.Module | str | os.PathLike | None) -> Path | None:
+    """The checkpoint file behind ``model`` (a path or a shipped model's name), or ``None`` for a module or
+    a path that does not exist (the torch loader then gives the clear message)."""
+    if isinstance(model, nn.Module):
         return None
     from hifacegan.models import pretrained
-    from hifacegan.onnx_runtime import cached_onnx_generator
 
     path = Path(pretrained.resolve_model(model))
-    if not path.is_file():
-        return None  # the torch loader gives the clear message for a missing file
-    return cached_onnx_generator(path, lambda: _load(path, arch, torch.device("cpu")))
+    return path if path.is_file() else None
+
+
+def _cached_runtime(model: nn.Module | str | os.PathLike | None, arch: str | None, device: torch.device,
+                    precision: str, fidelity_weight: float, compile: bool) -> tuple[Any, str]:
+    """``runtime="auto"``: ``(cached model, runtime)``, the model ``None`` where PyTorch loads it afterwards.
+
+    A cache keyed by the file's hash needs a model *file* (a module built in Python has none) run on the CPU
+    without the fidelity blend (a second torch model). Where the arithmetic is bf16 (native, or asked for),
+    the compiled package (:mod:`hifacegan.aoti`); otherwise, or where it cannot be built, ONNX Runtime fp32
+    (:mod:`hifacegan.onnx_runtime`) unless ``compile`` (PyTorch then compiles) or ``precision`` asks for
+    another arithmetic; else PyTorch.
+    """
+    path = None if device.type != "cpu" or fidelity_weight else _model_file(model)
+    if path is None:
+        return None, "torch"
+    load = lambda: _load(path, arch, torch.device("cpu"))  # called only to compile or export
+    if precision in ("auto", "bf16") and autocast_dtype(precision, device) is torch.bfloat16:
+        from hifacegan.aoti import cached_aoti_generator
+
+        compiled = cached_aoti_generator(path, load)
+        if compiled is not None:
+            return compiled, "aoti"
+    if compile or precision not in ("auto", "fp32"):
+        return None, "torch"
+    from hifacegan.onnx_runtime import cached_onnx_generator
+
+    exported = cached_onnx_generator(path, load)
+    return exported, "torch" if exported is None else "onnx"
 
 
 def _select_faces(faces: list[DetectedFace], shape: tuple[int, int], only_center_face: bool,

@@ -84,17 +84,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="keep each face's colours and shading from the input, the model's details on top "
                         "(default: as the model card says: on for renovation, off for fidelity; smooths chroma too)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
-                        help="arithmetic of the model (default auto: fp32 with ONNX Runtime; with PyTorch bf16 on "
-                        "CPUs with AVX512-BF16 or AMX and on GPUs, fp32 elsewhere; fp16 is for GPUs)")
-    parser.add_argument("--runtime", choices=("auto", "torch", "onnx"), default=None,
-                        help="run the model with PyTorch or ONNX Runtime (CPU, fp32; exports the model when it is "
-                        "not an .onnx file from hifacegan export-onnx). Default: $HIFACEGAN_RUNTIME, else auto: "
-                        "ONNX Runtime on the CPU, the model exported once into ~/.cache/hifacegan/onnx (faster, "
-                        "and steadier on a busy CPU); PyTorch on GPUs, with --weight or --precision bf16/fp16, "
-                        "or when the onnx/onnxscript packages are missing")
+                        help="arithmetic of the model (default auto: bf16 on CPUs with AVX512-BF16 or AMX and on "
+                        "GPUs, fp32 elsewhere and always with ONNX Runtime; fp16 is for GPUs). For exact PyTorch "
+                        "fp32 give --runtime torch --precision fp32")
+    parser.add_argument("--runtime", choices=("auto", "torch", "onnx", "aoti"), default=None,
+                        help="run the model with PyTorch, ONNX Runtime (CPU, fp32; exports the model when it is "
+                        "not an .onnx file from hifacegan export-onnx) or aoti: compiled ahead of time under bf16 "
+                        "(CPU; once per model file, one to two minutes, into ~/.cache/hifacegan/aoti, then loaded "
+                        "in about a second). Default: $HIFACEGAN_RUNTIME, else auto: on the CPU aoti where bf16 is "
+                        "native (AVX512-BF16 or AMX) and a C++ compiler is found, else ONNX Runtime fp32 (exported "
+                        "once into ~/.cache/hifacegan/onnx); PyTorch on GPUs, with --weight, --precision fp16 or "
+                        "when neither can be had")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                        help="torch.compile the model (PyTorch, bf16 only): 5.5x the fp32 whole-photo speed and 2.9x "
-                        "ONNX Runtime's on a CPU with AMX, after about a minute of compiling (seconds once cached). "
+                        help="compile the model: with the default runtime on the CPU the cached aoti package (the "
+                        "default there anyway where bf16 is native); with --runtime torch torch.compile under bf16, "
+                        "compiled afresh in every process (about a minute, seconds once cached). "
                         f"Default: ${COMPILE_ENV} (1/0), else on for {COMPILE_MIN_PHOTOS} or more photos or a video, "
                         "on a CPU with AVX512-BF16 or AMX and a C++ compiler, unless --runtime onnx, --precision "
                         "fp32 or --weight")
