@@ -1,11 +1,30 @@
-"""Fixtures of the robustness corpus (issue 31) that need more than a folder: a small, real file system."""
+"""Fixtures of the robustness corpus (issue 31): a small, real file system; `restore` with the tiny model
+and a stand-in detector (the video cases need a face in every frame, fast)."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 
 import pytest
+from _clips import CentreFace
+
+import hifacegan.restorer as restorer_module
+from hifacegan.cli import main
+
+
+@pytest.fixture
+def centre_face_detector(monkeypatch, caplog):
+    """Every restorer finds one face in the centre (:class:`CentreFace`); INFO logs are captured."""
+    monkeypatch.setattr(restorer_module, "default_detector", CentreFace)
+    caplog.set_level(logging.INFO)
+
+
+@pytest.fixture
+def restore_cli(tiny_model_file):
+    """``hifacegan restore ARGS --model <tiny model> --device cpu``; returns the exit status."""
+    return lambda *args: main(["restore", *map(str, args), "--model", str(tiny_model_file), "--device", "cpu"])
 
 
 @pytest.fixture

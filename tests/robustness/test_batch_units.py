@@ -4,36 +4,22 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import numpy as np
 import pytest
-from _clips import CentreFace, read_clip, scene, write_clip
+from _clips import read_clip, scene, write_clip
 from PIL import Image
-
-import hifacegan.restorer as restorer_module
-from hifacegan.cli import main
 
 pytest.importorskip("av", reason='restoring videos needs PyAV: pip install "hifacegan[video]"')
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(autouse=True)
-def _fast_detector(monkeypatch, caplog):
-    monkeypatch.setattr(restorer_module, "default_detector", CentreFace)
-    caplog.set_level(logging.INFO)
-
-
-def _restore(tiny_model_file, *args) -> int:
-    return main(["restore", *map(str, args), "--model", str(tiny_model_file), "--device", "cpu"])
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "centre_face_detector")
 
 
 def _records(out):
     return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
 
 
-def test_videos_are_batch_units_shards_resume_and_manifest(tmp_path, tiny_model_file, caplog):
+def test_videos_are_batch_units_shards_resume_and_manifest(tmp_path, restore_cli, caplog):
     inputs = tmp_path / "in"
     inputs.mkdir()
     for name in ("a", "b", "c"):
@@ -42,7 +28,7 @@ def test_videos_are_batch_units_shards_resume_and_manifest(tmp_path, tiny_model_
     out = tmp_path / "out"
 
     for shard in ("0/2", "1/2"):
-        assert _restore(tiny_model_file, inputs, "-o", out, "--aligned", "--shard", shard) == 0
+        assert restore_cli(inputs, "-o", out, "--aligned", "--shard", shard) == 0
     records = _records(out)
     videos = [r for r in records if r["input"].endswith(".mp4")]
     # Each video was restored by exactly one of the two shards, and has its manifest line.
@@ -54,7 +40,7 @@ def test_videos_are_batch_units_shards_resume_and_manifest(tmp_path, tiny_model_
     # A rerun with --skip-existing redoes nothing: not the photo, not the videos.
     caplog.clear()
     (out / "restored_videos" / "c.mp4").unlink()  # ...but a video whose output is missing is restored again
-    assert _restore(tiny_model_file, inputs, "-o", out, "--aligned", "--skip-existing") == 0
+    assert restore_cli(inputs, "-o", out, "--aligned", "--skip-existing") == 0
     assert "3 file(s) already complete, skipped" in caplog.text
     assert {p.name: p.stat().st_mtime_ns for p in (out / "restored_videos").iterdir() if p.name != "c.mp4"} == {
         name: stamp for name, stamp in written.items() if name != "c.mp4"}

@@ -8,32 +8,19 @@ import logging
 
 import numpy as np
 import pytest
-from _clips import CentreFace, read_clip, scene, write_clip
+from _clips import read_clip, scene, write_clip
 from _hostile_inputs import pcm_video, unknown_codec_video
-
-import hifacegan.restorer as restorer_module
-from hifacegan.cli import main
 
 av = pytest.importorskip("av", reason='restoring videos needs PyAV: pip install "hifacegan[video]"')
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "centre_face_detector")
 
 
-@pytest.fixture(autouse=True)
-def _fast_detector(monkeypatch, caplog):
-    monkeypatch.setattr(restorer_module, "default_detector", CentreFace)
-    caplog.set_level(logging.INFO)
-
-
-def _restore(tiny_model_file, *args) -> int:
-    return main(["restore", *map(str, args), "--model", str(tiny_model_file), "--device", "cpu"])
-
-
-def test_an_unknown_video_codec_is_one_message_and_the_later_videos_are_restored(tmp_path, tiny_model_file, caplog):
+def test_an_unknown_video_codec_is_one_message_and_the_later_videos_are_restored(tmp_path, restore_cli, caplog):
     broken = unknown_codec_video(tmp_path / "zzzz.avi")
     good = write_clip(tmp_path / "later.mp4", [scene(64, 96)] * 3, fps=10, audio_rate=None)
 
-    assert _restore(tiny_model_file, broken, good, "-o", tmp_path / "out") == 0
+    assert restore_cli(broken, good, "-o", tmp_path / "out") == 0
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len([e for e in errors if "zzzz.avi" in e]) == 1, errors  # one message, no traceback
     assert "zzzz.avi: its video stream's codec is unknown to FFmpeg" in caplog.text
@@ -41,9 +28,9 @@ def test_an_unknown_video_codec_is_one_message_and_the_later_videos_are_restored
 
 
 @pytest.mark.parametrize("container, channels", [("matroska", 2), ("avi", 2), ("avi", 1)])
-def test_pcm_sound_of_camera_files_is_re_encoded_as_aac(container, channels, tmp_path, tiny_model_file, caplog):
+def test_pcm_sound_of_camera_files_is_re_encoded_as_aac(container, channels, tmp_path, restore_cli, caplog):
     clip = pcm_video(tmp_path / f"camera.{'mkv' if container == 'matroska' else 'avi'}", container, channels)
-    assert _restore(tiny_model_file, clip, "-o", tmp_path / "out") == 0, caplog.text
+    assert restore_cli(clip, "-o", tmp_path / "out") == 0, caplog.text
     assert "re-encoded as AAC (MP4 cannot hold pcm_s16le)" in caplog.text
     frames, info = read_clip(tmp_path / "out" / "restored_videos" / "camera.mp4")
     assert len(frames) == 10 and info["audio_codec"] == "aac" and info["audio_rate"] == 8000
@@ -53,13 +40,13 @@ def test_pcm_sound_of_camera_files_is_re_encoded_as_aac(container, channels, tmp
     assert len(info["audio"]) == pytest.approx(8000 * channels, rel=0.2)
 
 
-def test_a_video_stopped_by_a_full_disk_says_what_was_kept(small_disk, tmp_path, tiny_model_file, caplog):
+def test_a_video_stopped_by_a_full_disk_says_what_was_kept(small_disk, tmp_path, restore_cli, caplog):
     rng = np.random.default_rng(0)
     noise = [rng.integers(0, 256, (96, 128, 3), dtype=np.uint8) for _ in range(40)]  # incompressible frames
     clip = write_clip(tmp_path / "long.mp4", noise, fps=10, audio_rate=None)
     out = small_disk / "out"
 
-    assert _restore(tiny_model_file, clip, "-o", out, "--video-crf", "0") == 1
+    assert restore_cli(clip, "-o", out, "--video-crf", "0") == 1
     message = next(r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and "long.mp4" in r.getMessage())
     assert "stopped after" in message and "No space left on device" in message, message
     videos = out / "restored_videos"
