@@ -25,6 +25,7 @@ import logging
 import math
 from pathlib import Path
 
+from hifacegan.cli._types import unit_float
 from hifacegan.io import (
     ImageReadError,
     OutputPathError,
@@ -59,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--restored", type=Path, metavar="DIR",
                         help="measure these restorations (paired by file stem) instead of restoring")
     parser.add_argument("--model", metavar="NAME|PATH", help="as restore's --model (default: the default model)")
-    parser.add_argument("-w", "--weight", type=float, default=0.0, metavar="W", help="as restore's --weight")
+    parser.add_argument("-w", "--weight", type=unit_float, default=0.0, metavar="W", help="as restore's --weight")
     parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
                         help="as restore's --color-fix (default: as the model card says)")
     parser.add_argument("--runtime", choices=("auto", "torch", "onnx"), default=None, help="as restore's --runtime")

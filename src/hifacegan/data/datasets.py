@@ -209,8 +209,8 @@ class DegradedFolderDataset(_FallbackDataset):
         if self.face_size is not None and self.whole_face_prob and rng.random() < self.whole_face_prob:
             target = fit_square(image, self.size)
             # The ranges were scaled for face_size; the whole face is now `size` pixels wide.
-            config = (config or DegradationConfig().scaled_for_size(self.face_size)).scaled_for_size(
-                self.size, reference=self.face_size)
+            config = (DegradationConfig().scaled_for_size(self.size) if config is None
+                      else config.scaled_for_size(self.size, reference=self.face_size))
         elif self.face_size is not None:
             target = random_square_crop(fit_square(image, self.face_size), self.size, rng, grid=16)
         elif self.random_crop:
