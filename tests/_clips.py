@@ -42,10 +42,11 @@ def scene(h: int = 96, w: int = 128) -> np.ndarray:
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: int, audio_rate: int | None = 22050,
                container: str | None = None, audio_codec: str = "aac", channels: int = 1,
-               rotation: float = 0) -> Path:
+               rotation: float = 0, mirror: bool = False) -> Path:
     """Encode ``frames`` (uint8 RGB) as H.264 at ``fps``, with a sine of the same duration as audio
     (AAC, or ``pcm_s16le`` for a container that holds it) on ``channels`` channels, and a display
-    matrix of ``rotation`` degrees (as a phone filming upright writes: the player turns the frames)."""
+    matrix of ``rotation`` degrees counter-clockwise (as a phone filming upright writes: the player turns
+    the frames), then a left-right mirror if ``mirror``."""
     import av
 
     height, width = frames[0].shape[:2]
@@ -53,8 +54,8 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int, audio_rate: int |
     with av.open(str(path), "w", format=container) as sink:
         video = sink.add_stream("libx264" if "libx264" in av.codecs_available else "h264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        if rotation:
-            video.set_display_rotation(rotation)
+        if rotation or mirror:
+            video.set_display_rotation(rotation, hflip=mirror)
         audio = None
         if audio_rate:
             audio = sink.add_stream(audio_codec, rate=audio_rate)

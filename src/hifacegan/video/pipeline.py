@@ -5,6 +5,8 @@ Faces are tracked across frames and their landmarks smoothed (:mod:`hifacegan.vi
 alignment, so the restored faces do not shimmer. The audio stream is copied packet for packet when MP4
 can hold its codec (AAC, MP3, Opus, ALAC, FLAC, AC-3), else re-encoded as AAC. Each frame keeps its
 presentation time, so an undecodable frame leaves the previous one on screen and the sound stays in sync.
+A video whose display matrix turns its frames (a phone filmed upright) is restored and written upright:
+:func:`_display_orientation`.
 
 Bad input: a file that is not a video, or has no video stream, fails with a clear message; an
 undecodable frame is skipped with a note; a truncated file is restored up to where it breaks. The video
@@ -189,6 +191,8 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
         if width * height > options.max_pixels:
             raise VideoError(f"{path}: frames of {width}x{height} ({width * height / 1e6:.1f} MP) are more than the "
                              f"bound of {options.max_pixels / 1e6:g} MP; raise it with --max-megapixels")
+        orientation = _display_orientation(av, path)
+        width, height = orientation.displayed_size(width, height)
         out_width, out_height = _even(round(width * options.upscale)), _even(round(height * options.upscale))
         if out_width * out_height > options.max_output_pixels:
             raise VideoError(f"{path}: {width}x{height} upscaled by {options.upscale:g} would be "
@@ -216,8 +220,8 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
             video_out.codec_context.time_base = 1 / fps
             audio_out = _add_audio(sink, audio_in, report)
             try:
-                _transcode(source, video_in, audio_in, sink, video_out, audio_out, frame_restorer, tracker, options,
-                           report, path)
+                _transcode(source, video_in, audio_in, sink, video_out, audio_out, frame_restorer, tracker,
+                           orientation, options, report, path)
             except (MemoryError, OSError, RuntimeError, KeyboardInterrupt) as exc:
                 stopped = exc  # keep what was restored: close the file properly below, then say so
             try:
@@ -260,6 +264,86 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
             os.fsync(written.fileno())
         os.replace(tmp, target)
         return report
+
+
+@dataclass(frozen=True)
+class _Orientation:
+    """How to turn a stored frame as its display matrix shows it: transpose, then flip rows and/or columns."""
+
+    transpose: bool = False
+    flip_rows: bool = False
+    flip_columns: bool = False
+
+    def displayed_size(self, width: int, height: int) -> tuple[int, int]:
+        return (height, width) if self.transpose else (width, height)
+
+    def upright(self, image: np.ndarray) -> np.ndarray:
+        if self == _AS_STORED:
+            return image  # no display matrix (most videos): the frame as decoded, not copied
+        if self.transpose:
+            image = image.transpose(1, 0, 2)
+        if self.flip_rows:
+            image = image[::-1]
+        if self.flip_columns:
+            image = image[:, ::-1]
+        return np.ascontiguousarray(image)
+
+
+_AS_STORED = _Orientation()
+
+
+def _orientation_of(matrix: np.ndarray) -> _Orientation | None:
+    """The turn FFmpeg's display ``matrix`` (9 ints, 16.16 fixed point) describes; ``None`` for other angles.
+
+    FFmpeg maps a stored pixel (x, y) to the displayed (a*x + c*y, b*x + d*y), with
+    ``matrix = [a, b, u, c, d, v, tx, ty, w]`` (libavutil/display.h), y pointing down.
+    """
+    a, b, c, d = (float(v) for v in matrix[[0, 1, 3, 4]])
+    scale = max(abs(a), abs(b), abs(c), abs(d))
+    if scale == 0:
+        return None
+    a, b, c, d = (round(v / scale, 2) for v in (a, b, c, d))
+    if abs(a) == abs(d) == 1 and b == c == 0:  # 0 or 180 degrees, or a mirror
+        return _Orientation(flip_rows=d < 0, flip_columns=a < 0)
+    if abs(b) == abs(c) == 1 and a == d == 0:  # 90 or 270 degrees: a displayed row is a stored column
+        return _Orientation(transpose=True, flip_rows=b < 0, flip_columns=c < 0)
+    return None
+
+
+def _display_orientation(av: Any, path: Path) -> _Orientation:
+    """How the first frame of ``path``'s video is turned for display (FFmpeg attaches the display matrix
+    of the stream to each decoded frame); as stored when it has none, or none can be decoded.
+
+    A phone filmed upright stores landscape frames and a matrix telling players to turn them. Rather than
+    copy the matrix onto the output, the frames are turned upright before restoring: the face detector
+    misses many sideways faces, and the output plays the same in every player, its width and height the
+    displayed ones. The matrix is read from a separate opening of the file, because the output's frame
+    size must be set before its first packet, and the audio can be written before the first frame decodes.
+    """
+    try:
+        with av.open(str(path), metadata_errors="ignore") as probe:
+            stream = probe.streams.video[0]
+            for count, packet in enumerate(probe.demux(stream)):
+                if count >= 64:
+                    break
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    continue  # an undecodable first frame: the next one carries the same matrix
+                for frame in frames:
+                    side_data = frame.side_data.get("DISPLAYMATRIX")
+                    if side_data is None:
+                        return _AS_STORED
+                    matrix = np.frombuffer(bytes(side_data), dtype=np.int32)
+                    orientation = _orientation_of(matrix) if matrix.size == 9 else None
+                    if orientation is None:
+                        logger.warning("%s: its display matrix turns the frames by %s degrees, not a multiple of "
+                                       "90: the video is restored as stored", path.name, frame.rotation)
+                        return _AS_STORED
+                    return orientation
+    except (av.FFmpegError, OSError):
+        pass  # the transcoding itself reports what is wrong with the file
+    return _AS_STORED
 
 
 def _finish(sink: Any, video_out: Any, audio_out: Any, report: VideoReport) -> None:
@@ -333,8 +417,8 @@ def _demux(source: Any, streams: list[Any], report: VideoReport) -> Iterator[Any
 
 
 def _transcode(source: Any, video_in: Any, audio_in: Any, sink: Any, video_out: Any, audio_out: Any,
-               restorer: Restorer, tracker: FaceTracker, options: VideoOptions, report: VideoReport,
-               path: Path) -> None:
+               restorer: Restorer, tracker: FaceTracker, orientation: _Orientation, options: VideoOptions,
+               report: VideoReport, path: Path) -> None:
     import av
     from tqdm import tqdm
 
@@ -360,7 +444,8 @@ def _transcode(source: Any, video_in: Any, audio_in: Any, sink: Any, video_out: 
             for frame in frames:
                 # Keep each frame's time (a skipped frame leaves a gap, not a shift of everything after it).
                 pts = last_pts + 1 if frame.time is None else max(round(frame.time * report.fps), last_pts + 1)
-                image = _restore_frame(frame.to_ndarray(format="rgb24"), restorer, options, report, path)
+                rgb = orientation.upright(frame.to_ndarray(format="rgb24"))
+                image = _restore_frame(rgb, restorer, options, report, path)
                 if image.shape[:2] != (video_out.height, video_out.width):
                     image = image[:video_out.height, :video_out.width]  # rounded down to even sides
                 out_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
