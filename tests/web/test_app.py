@@ -75,6 +75,15 @@ def test_serve_command_line(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--port", "70000"])
     assert "between 1 and 65535" in capsys.readouterr().err
+    assert (args.max_request_mb, args.max_files, args.max_disk_mb) == (200.0, 20, 2000.0)
+
+
+def test_serve_refuses_a_disk_budget_smaller_than_two_uploads(caplog):
+    pytest.importorskip("gradio", reason="needs the [web] extra: pip install 'hifacegan[web]'")
+    from hifacegan.cli import main
+
+    assert main(["serve", "--max-request-mb", "300", "--max-disk-mb", "500"]) == 2
+    assert "at least twice the largest request (300 MB)" in caplog.text
 
 
 def test_serve_without_gradio_names_the_extra(monkeypatch, caplog):

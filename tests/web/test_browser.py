@@ -8,20 +8,15 @@ keep the page's screenshot (how the README's picture was taken).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _web_server import assert_nothing_left, running_server
 from PIL import Image
 
 from hifacegan.io import read_image
@@ -40,62 +35,6 @@ def _require_browser() -> None:
     if not os.environ.get("CI"):  # in CI (.ci/run installs everything) a missing part is a failure, not a skip
         pytest.importorskip("gradio", reason="needs the [web] extra: pip install 'hifacegan[web]'")
         pytest.importorskip("selenium", reason="needs selenium: pip install 'hifacegan[test]'")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_server(url: str, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"hifacegan serve exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"hifacegan serve did not answer at {url} within {timeout:.0f} s")
-
-
-@contextlib.contextmanager
-def _running_server(tmp_path: Path, *options: str):
-    """``hifacegan serve`` on a free port; yields (url, sandbox); stops it with SIGTERM on exit, then records
-    its exit status and log in the sandbox."""
-    sandbox: dict = {name: tmp_path / name for name in ("tmp", "home", "cwd")}
-    for folder in sandbox.values():
-        folder.mkdir()
-    port = _free_port()
-    env = {**os.environ, "TMPDIR": str(sandbox["tmp"]), "HOME": str(sandbox["home"]),
-           "PYTHONPATH": str(REPO_ROOT / "src")}
-    log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "hifacegan", "serve", "--port", str(port), "--device",
-                                    "cpu", *options], cwd=sandbox["cwd"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        try:
-            _wait_for_server(f"http://127.0.0.1:{port}/", process, timeout=180)
-            yield f"http://127.0.0.1:{port}/", sandbox
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    sandbox["returncode"] = process.returncode
-    sandbox["log"] = log_path.read_text()
-
-
-def _assert_nothing_left(sandbox: dict) -> None:
-    """The server exited cleanly and left nothing in its TMPDIR, HOME or working folder."""
-    assert sandbox["returncode"] == 0, sandbox["log"]
-    for name in ("tmp", "home", "cwd"):
-        left = sorted(str(p.relative_to(sandbox[name])) for p in sandbox[name].rglob("*"))
-        assert left == [], f"the server left files in its {name} folder: {left}"
 
 
 @pytest.fixture
@@ -133,9 +72,9 @@ def _fetch_image(url: str) -> np.ndarray:
 
 
 def test_upload_restore_and_compare_in_a_real_browser(browser, tmp_path):
-    with _running_server(tmp_path, "--max-upload-mb", "2") as (url, sandbox):
+    with running_server(tmp_path, "--max-upload-mb", "2") as (url, sandbox):
         _upload_restore_and_compare(browser, url, tmp_path)
-    _assert_nothing_left(sandbox)
+    assert_nothing_left(sandbox)
 
 
 def _upload_restore_and_compare(browser, url: str, tmp_path: Path) -> None:
@@ -186,7 +125,7 @@ def _upload_restore_and_compare(browser, url: str, tmp_path: Path) -> None:
 def test_the_server_stays_offline_and_inside_its_temporary_folder(tmp_path):
     if not os.environ.get("CI"):
         pytest.importorskip("gradio", reason="needs the [web] extra: pip install 'hifacegan[web]'")
-    with _running_server(tmp_path) as (url, sandbox):
+    with running_server(tmp_path) as (url, sandbox):
         with urllib.request.urlopen(url, timeout=30) as response:
             page = response.read().decode()
         assert "hifacegan: restore faces" in page
@@ -197,5 +136,5 @@ def test_the_server_stays_offline_and_inside_its_temporary_folder(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as refused:  # Gradio's file route serves only its own files
             urllib.request.urlopen(f"{url}gradio_api/file={secret}", timeout=30)
         assert refused.value.code == 403
-    _assert_nothing_left(sandbox)
+    assert_nothing_left(sandbox)
     assert "api.gradio.app" not in sandbox["log"]

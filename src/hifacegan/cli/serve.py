@@ -11,7 +11,7 @@ import argparse
 import importlib.util
 import logging
 
-from hifacegan.cli._types import positive_float
+from hifacegan.cli._types import positive_float, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-megapixels", type=positive_float, metavar="MP",
                         help="refuse images of more than MP megapixels, judged from the header (default 25; "
                         "4 for aligned crops, where the model runs on the whole image)")
+    parser.add_argument("--max-request-mb", type=positive_float, default=200.0, metavar="N",
+                        help="refuse upload requests over N MB, all files together, before reading them (default 200)")
+    parser.add_argument("--max-files", type=positive_int, default=20, metavar="N",
+                        help="refuse upload requests of more than N files (default 20)")
+    parser.add_argument("--max-disk-mb", type=positive_float, default=2000.0, metavar="N",
+                        help="keep uploads and results under N MB in all, deleting the oldest first; an upload "
+                        "that cannot fit is refused (default 2000; at least twice --max-request-mb)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                         help="where to run the model (default auto: CUDA, else MPS, else CPU)")
     parser.set_defaults(func=run)
@@ -61,7 +68,13 @@ def run(args: argparse.Namespace) -> int:
     from hifacegan.web.app import ServeConfig, serve
 
     config = ServeConfig(host=args.host, port=args.port, model=args.model, max_upload_mb=args.max_upload_mb,
-                         max_megapixels=args.max_megapixels, device=args.device)
+                         max_megapixels=args.max_megapixels, device=args.device,
+                         max_request_mb=args.max_request_mb, max_files=args.max_files, max_disk_mb=args.max_disk_mb)
+    try:
+        config.bounds  # noqa: B018  (checked here so a bad combination is a usage error, not a traceback)
+    except ValueError as exc:
+        logger.error("hifacegan serve: %s", exc)
+        return 2
     try:
         serve(config)
     except OSError as exc:  # the port is taken, the host cannot be bound...

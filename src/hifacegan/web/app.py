@@ -32,8 +32,16 @@ from hifacegan.web.session import (
     prune_runs,
     restore_uploads,
 )
+from hifacegan.web.upload_guard import (
+    DEFAULT_DISK_MB,
+    DEFAULT_MAX_FILES,
+    DEFAULT_REQUEST_MB,
+    DiskBudget,
+    UploadBounds,
+    UploadGuard,
+)
 
-__all__ = ["ServeConfig", "build_app", "model_choices", "offline_environment", "serve"]
+__all__ = ["ServeConfig", "build_app", "disk_budget", "model_choices", "offline_environment", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +62,10 @@ class ServeConfig:
         max_upload_mb: largest accepted file, in MB.
         max_megapixels: largest accepted image, from its header (``None``: 25 MP, 4 MP for aligned crops).
         device: where the model runs (``auto``, ``cpu``, ``cuda``, ``mps``).
+        max_request_mb: largest upload request (all its files together), in MB.
+        max_files: most files in one upload request.
+        max_disk_mb: most the server's uploads, Gradio cache and results may hold at once, in MB (the
+            oldest are deleted to make room; an upload that cannot get room is refused).
     """
 
     host: str = "127.0.0.1"
@@ -62,10 +74,18 @@ class ServeConfig:
     max_upload_mb: float = DEFAULT_UPLOAD_MB
     max_megapixels: float | None = None
     device: str = "auto"
+    max_request_mb: float = DEFAULT_REQUEST_MB
+    max_files: int = DEFAULT_MAX_FILES
+    max_disk_mb: float = DEFAULT_DISK_MB
 
     @property
     def limits(self) -> ServeLimits:
         return ServeLimits(max_upload_mb=self.max_upload_mb, max_megapixels=self.max_megapixels)
+
+    @property
+    def bounds(self) -> UploadBounds:
+        return UploadBounds(max_request_mb=self.max_request_mb, max_files=self.max_files,
+                            max_disk_mb=self.max_disk_mb)
 
 
 def offline_environment(workdir: Path) -> dict[str, str]:
@@ -102,18 +122,25 @@ def model_choices(config_model: str | None) -> list[str]:
     return [first, *(name for name in MODEL_ALIASES if name != first)]
 
 
-def build_app(config: ServeConfig, pool: RestorerPool, workdir: Path) -> Any:
+def disk_budget(config: ServeConfig, workdir: Path) -> DiskBudget:
+    """The budget of the folders visitors fill: Gradio's uploads and cache, and the results."""
+    return DiskBudget((workdir / "gradio", workdir / "runs"), config.bounds.max_disk_bytes)
+
+
+def build_app(config: ServeConfig, pool: RestorerPool, workdir: Path, budget: DiskBudget | None = None) -> Any:
     """The page as a ``gradio.Blocks`` (not launched). Results are written under ``workdir/runs``."""
     import gradio as gr
 
     limits = config.limits
     runs_dir = workdir / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
+    budget = budget or disk_budget(config, workdir)
     choices = model_choices(config.model)
 
     def on_restore(files: list[str] | None, model: str, aligned: bool, only_center_face: bool, upscale: float,
                    weight: float) -> tuple[Any, ...]:
         prune_runs(runs_dir, RUN_LIFETIME_S)
+        budget.make_room(0)  # results count against the same budget as uploads
         run_dir = runs_dir / uuid.uuid4().hex
         run_dir.mkdir()
         # The menu's first entry is the server's --model (the pool's default); the others are shipped names.
@@ -233,7 +260,10 @@ def serve(config: ServeConfig, ready: threading.Event | None = None, stop: threa
     stop = stop or threading.Event()
     previous = _install_stop_handlers(stop)
     try:
-        app = build_app(config, RestorerPool(config.model, device=config.device), workdir)
+        from starlette.middleware import Middleware
+
+        budget = disk_budget(config, workdir)
+        app = build_app(config, RestorerPool(config.model, device=config.device), workdir, budget)
         # Gradio's own transport cap: a bound on what a request can write to disk at all. It is set above
         # the page's per-file limit, so a file just over the limit still reaches restore_uploads and gets
         # its message there while the other photos of the upload are restored.
@@ -241,7 +271,8 @@ def serve(config: ServeConfig, ready: threading.Event | None = None, stop: threa
         app.launch(server_name=config.host, server_port=config.port, share=False, inbrowser=False,
                    prevent_thread_lock=True, show_error=True, quiet=False, max_file_size=transport_cap,
                    mcp_server=False, ssr_mode=False, enable_monitoring=False,
-                   pwa=False)
+                   pwa=False,
+                   app_kwargs={"middleware": [Middleware(UploadGuard, bounds=config.bounds, budget=budget)]})
         logger.info("serving on http://%s:%d (temporary files in %s); Ctrl+C stops", config.host, config.port,
                     workdir)
         if ready is not None:
