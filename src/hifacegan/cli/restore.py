@@ -164,7 +164,7 @@ def _settings(args: argparse.Namespace) -> tuple[JobOptions, ModelSettings, Batc
 
 
 def run(args: argparse.Namespace) -> int:
-    from hifacegan.batch.ray_engine import RayUnavailableError
+    from hifacegan.batch.ray_engine import RayDriverError, RayUnavailableError
     from hifacegan.batch.runner import NoInputsError, RestoreRun
     from hifacegan.cli._exit import EXIT_USAGE
     from hifacegan.models.checkpoint import CheckpointError
@@ -182,6 +182,9 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         logger.error("cannot load the model: %s", exc)
         return EXIT_USAGE
+    except RayDriverError as exc:
+        logger.error("%s; the photos restored so far are kept, --skip-existing resumes", exc)
+        return 1
     except (ValueError, ImportError, RayUnavailableError) as exc:  # ImportError: ONNX export without onnx/onnxscript
         logger.error("%s", exc)
         return 2
