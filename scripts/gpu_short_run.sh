@@ -8,15 +8,31 @@
 #   (device) run   command='scripts/gpu_short_run.sh device'   carry=['.gpu']   timeout_s=600
 #   scripts/gpu_short_run.sh resume DIR  # here: DIR = the files that came back; then resume on the CPU
 #
-# The tracked weight files (45 MB each) would not fit beside the carried ones: `prepare` moves them to
-# ~/hifacegan-runs/held-weights/ and `resume` puts them back (git checkout restores them too).
+# CONFIG (default: the current recipe, configs/renovation512_stage3.yaml) names the run: its run_dir is
+# where `prepare` takes the starting generator from and `resume` puts the state, and its model.pretrained
+# is the file the device phase replaces with that generator (so the config, and with it the CPU run's
+# resume check, stays the same). The tracked weight files (45 MB each) would not fit beside the carried
+# ones: `prepare` moves them to ~/hifacegan-runs/held-weights/ and `resume` puts them back (git checkout
+# restores them too).
+#
+# Dry run on the CPU (what `device` does, for a few steps, into a scratch run folder):
+#   CONFIG=configs/renovation512_stage3.yaml scripts/gpu_short_run.sh prepare
+#   OUT=/tmp/out PYTHON=.venv/bin/python DEVICE=cpu TRAIN_ARGS="--set train.steps=4 --set train.batch_size=2" \
+#     scripts/gpu_short_run.sh device
+#   RUN=/tmp/scratch-run scripts/gpu_short_run.sh resume /tmp/out
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUN=${RUN:-$HOME/hifacegan-runs/renovation512}
+CONFIG=${CONFIG:-configs/renovation512_stage3.yaml}
+# The config's run_dir and model.pretrained, as `hifacegan train --print-config` resolves them (bases included).
+config_value() {
+  "${PYTHON:-.venv/bin/python}" -m hifacegan train "$CONFIG" --print-config |
+    "${PYTHON:-.venv/bin/python}" -c 'import sys, yaml; c = yaml.safe_load(sys.stdin); print(eval("c" + sys.argv[1]))' "$1"
+}
+RUN=${RUN:-$(config_value '["run_dir"]')}
 FACES=${FACES:-$HOME/hifacegan-runs/data/hq512/train}
 case "${1:-}" in
 prepare)
-  grep -qx '/.gpu/' .git/info/exclude || echo '/.gpu/' >> .git/info/exclude
+  grep -qsx '/.gpu/' .git/info/exclude || echo '/.gpu/' >> .git/info/exclude
   rm -rf .gpu && mkdir -p .gpu/faces
   # The starting generator (EMA) as int8 per output channel, 22 MB: the only way it fits beside the
   # perceptual weights and the faces; the GPU minutes repair the rounding (about 0.4% per weight).
@@ -51,14 +67,16 @@ PY
   mv src/hifacegan/weights/*.safetensors "$HOME/hifacegan-runs/held-weights/"
   du -sh .gpu; echo "now: run command='scripts/gpu_short_run.sh device' carry=['.gpu'] timeout_s=600";;
 device)
+  : "${OUT:?OUT: the folder whose files come back}"
   export PYTHONUNBUFFERED=1
   # The image's python3 has torch and the other needs (KINDS.md); nothing can be installed there.
+  PYTHON=${PYTHON:-python3}
   export PYTHONPATH=$PWD/src HIFACEGAN_MOBILENET_V2=$(ls $PWD/.gpu/mobilenet_v2-*.pth)
-  python3 -c 'import torch; print("cuda:", torch.cuda.is_available(), torch.__version__)'
+  "$PYTHON" -c 'import torch; print("cuda:", torch.cuda.is_available(), torch.__version__)'
   # The starting generator takes the configured pretrained file's place, so the model section (and with
   # it the CPU run's resume check) stays the same.
-  python3 - <<'PY'
-import torch
+  "$PYTHON" - "$(config_value '["model"]["pretrained"]')" <<'PY'
+import sys, torch
 from safetensors.torch import load_file, save_file
 packed, out = load_file(".gpu/start_int8.safetensors"), {}
 for k, v in packed.items():
@@ -69,18 +87,24 @@ for k, v in packed.items():
         out[k[:-2]] = v.float() * scale.view(-1, *[1] * (v.ndim - 1))
     else:
         out[k] = v
-save_file(out, "src/hifacegan/weights/lipspade_utkface128_ngf24.safetensors")
+save_file(out, sys.argv[1])
+print("starting generator written to", sys.argv[1])
 PY
-  python3 -m hifacegan train configs/renovation512.yaml --set run_dir=/tmp/run \
+  scratch=$(mktemp -d)
+  # TRAIN_ARGS last: a dry run overrides the steps and the batch.
+  # shellcheck disable=SC2086
+  "$PYTHON" -m hifacegan train "$CONFIG" --set run_dir="$scratch/run" \
     --set data.train_root=.gpu/faces --set 'data.val_root=""' \
-    --set train.device=cuda --set train.amp=bf16 --set train.batch_size=16 --set data.num_workers=8 \
-    --set train.max_minutes=9 --set train.ckpt_every=500 2>&1 | tee "$OUT/train.log" | tail -30
-  python3 -m hifacegan.cli.state_pack pack /tmp/run/checkpoints/last.pt "$OUT";;
+    --set train.device="${DEVICE:-cuda}" --set train.amp=bf16 --set train.batch_size=16 --set data.num_workers=8 \
+    --set train.max_minutes="${MINUTES:-9}" --set train.ckpt_every=500 ${TRAIN_ARGS:-} 2>&1 |
+    tee "$OUT/train.log" | tail -30
+  "$PYTHON" -m hifacegan.cli.state_pack pack "$scratch/run/checkpoints/last.pt" "$OUT"
+  ls -l "$OUT";;
 resume)
   dir=${2:?usage: resume DIR_WITH_STATE_FILES}
   mv "$HOME/hifacegan-runs/held-weights/"*.safetensors src/hifacegan/weights/ 2>/dev/null || git checkout -- src/hifacegan/weights
   [ -e "$RUN/checkpoints/last.pt" ] && mv "$RUN/checkpoints/last.pt" "$RUN/checkpoints/cpu-before-gpu.pt"
   .venv/bin/python -m hifacegan.cli.state_pack unpack "$dir" "$RUN"
-  echo "now: nice hifacegan train configs/renovation512.yaml --resume auto";;
+  echo "now: nice -n 10 .venv/bin/hifacegan train $CONFIG${RUN:+ --set run_dir=$RUN} --resume auto";;
 *) sed -n 2,13p "$0"; exit 2;;
 esac
