@@ -34,8 +34,11 @@ def _target_of(item) -> np.ndarray:
     return (item["target"].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
 
 
-def _check_item(item, size):
-    assert set(item) == {"degraded", "target", "name"}
+def _check_item(item, size, framed=False):
+    """``framed``: a DegradedFolderDataset item, which also says where it lies on the aligned face."""
+    assert set(item) == {"degraded", "target", "name"} | ({"face_frame"} if framed else set())
+    if framed:
+        assert item["face_frame"].dtype == torch.float32 and tuple(item["face_frame"].shape) == (4,)
     for key in ("degraded", "target"):
         t = item[key]
         assert t.dtype == torch.float32 and tuple(t.shape) == (3, size, size)
@@ -50,7 +53,8 @@ def test_degraded_folder_items(tmp_path):
     ds = DegradedFolderDataset(tmp_path / "hq", 32, tasks=("jpeg", "sr16x"), flip=False)
     assert len(ds) == len(faces)
     item = ds[0]
-    _check_item(item, 32)
+    _check_item(item, 32, framed=True)
+    assert item["face_frame"].tolist() == [32, 0, 0, 0]  # the whole face, not mirrored
     expected = fit_square(faces[item["name"]], 32)
     assert torch.equal(item["target"], torch.from_numpy(expected.transpose(2, 0, 1).astype(np.float32) / 255))
     assert not torch.equal(item["degraded"], item["target"])
@@ -197,7 +201,7 @@ def test_utkface_validation_faces():
     ds = DegradedFolderDataset(SHARED_VAL, 128, tasks=("renovation", "realworld"), max_items=4)
     assert len(ds) == 4
     for i in range(4):
-        _check_item(ds[i], 128)
+        _check_item(ds[i], 128, framed=True)
 
 
 def test_patches_are_cut_from_the_whole_face_on_a_16px_grid(tmp_path):
@@ -208,10 +212,12 @@ def test_patches_are_cut_from_the_whole_face_on_a_16px_grid(tmp_path):
     for epoch in range(8):
         ds.set_epoch(epoch)
         item = ds[0]
-        _check_item(item, 32)
+        _check_item(item, 32, framed=True)
         target = (item["target"].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
         found = [(t, l) for t in range(33) for l in range(33) if np.array_equal(whole[t:t + 32, l:l + 32], target)]
         assert found and all(v % 16 == 0 for v in found[0])
+        face_side, left, top, _ = item["face_frame"].tolist()
+        assert (face_side, (top, left)) == (64, found[0])  # the frame states where the patch was cut
         offsets.add(found[0])
     assert len(offsets) > 1
     with pytest.raises(ValueError, match="face_size"):

@@ -26,7 +26,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hifacegan.data.transforms import fit_square, random_flip, random_square_crop, resize_to, split_stacked
+from hifacegan.data.transforms import (
+    fit_square,
+    random_flip,
+    random_square_crop,
+    random_square_offset,
+    resize_to,
+    split_stacked,
+)
 from hifacegan.degradations import TASKS, DegradationConfig, degrade, rng_for
 from hifacegan.io import ImageReadError, list_images, read_image
 from hifacegan.pixels import uint8_to_chw_tensor
@@ -138,7 +145,9 @@ class DegradedFolderDataset(_FallbackDataset):
     Per item: read the face (any format :func:`hifacegan.io.read_image` reads; gray and 16-bit become
     8-bit RGB), take the centred square resized to ``size`` (area averaging; or a random
     ``size x size`` crop), mirror it with probability 1/2, pick a task uniformly from ``tasks`` and
-    degrade it.
+    degrade it. Items hold ``degraded``, ``target``, ``name`` and ``face_frame``: where the item lies on
+    the aligned face (its side in item pixels, the item's left and top on it, 1 if mirrored; side 0 for
+    ``random_crop`` items), for :mod:`hifacegan.training.components`.
 
     Args:
         root: folder (or list of folders/files) of high-quality images.
@@ -206,17 +215,25 @@ class DegradedFolderDataset(_FallbackDataset):
         name, image, _ = self._load_or_replace(index)
         rng = self.rng(index)
         config = self.config
+        # Where the item's pixels lie on the aligned face: its side in item pixels, the item's left and top
+        # on it, mirrored or not (the eye/mouth discriminators find the template's boxes from it; a side of
+        # 0: not a whole aligned face).
+        face_side, left, top = 0, 0, 0
         if self.face_size is not None and self.whole_face_prob and rng.random() < self.whole_face_prob:
             target = fit_square(image, self.size)
+            face_side = self.size
             # The ranges were scaled for face_size; the whole face is now `size` pixels wide.
             config = (DegradationConfig().scaled_for_size(self.size) if config is None
                       else config.scaled_for_size(self.size, reference=self.face_size))
         elif self.face_size is not None:
-            target = random_square_crop(fit_square(image, self.face_size), self.size, rng, grid=16)
+            face = fit_square(image, self.face_size)
+            top, left = random_square_offset(self.face_size, self.face_size, self.size, rng, grid=16)
+            target, face_side = face[top:top + self.size, left:left + self.size], self.face_size
         elif self.random_crop:
             target = random_square_crop(image, self.size, rng)
         else:
             target = fit_square(image, self.size)
+            face_side = self.size
         flipped = False
         if self.flip:
             target, flipped = random_flip(target, rng)
@@ -224,7 +241,9 @@ class DegradedFolderDataset(_FallbackDataset):
         task = self.tasks[int(rng.integers(len(self.tasks)))]
         degraded, params = degrade(target, task, rng, config)
         params.update(flip=flipped, name=name)
-        return {"degraded": uint8_to_chw_tensor(degraded), "target": uint8_to_chw_tensor(target), "name": name}, params
+        frame = torch.tensor([face_side, left, top, float(flipped)], dtype=torch.float32)
+        return {"degraded": uint8_to_chw_tensor(degraded), "target": uint8_to_chw_tensor(target), "name": name,
+                "face_frame": frame}, params
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         return self.sample(index)[0]

@@ -14,6 +14,7 @@ __all__ = [
     "fit_square",
     "random_flip",
     "random_square_crop",
+    "random_square_offset",
     "resize_to",
     "split_stacked",
     "stack_pair",
@@ -52,9 +53,16 @@ def random_square_crop(image: np.ndarray, size: int, rng: np.random.Generator, g
         factor = size / min(h, w)
         image = resize_to(image, max(size, round(h * factor)), max(size, round(w * factor)))
         h, w = image.shape[:2]
-    top = int(rng.integers(0, (h - size) // grid + 1)) * grid
-    left = int(rng.integers(0, (w - size) // grid + 1)) * grid
+    top, left = random_square_offset(h, w, size, rng, grid)
     return image[top:top + size, left:left + size]
+
+
+def random_square_offset(height: int, width: int, size: int, rng: np.random.Generator,
+                         grid: int = 1) -> tuple[int, int]:
+    """``(top, left)`` of a random ``size x size`` window of a ``height x width`` image, multiples of ``grid``."""
+    top = int(rng.integers(0, (height - size) // grid + 1)) * grid
+    left = int(rng.integers(0, (width - size) // grid + 1)) * grid
+    return top, left
 
 
 def random_flip(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, bool]:

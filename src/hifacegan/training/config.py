@@ -161,6 +161,9 @@ class LossConfig:
         lowfreq: weight of an L1 between 8x8-average-pooled output and target (not in the paper: 0).
             It ties colour and shading to the truth while leaving texture to the GAN terms: a
             generator trained by LSGAN + perceptual alone drifts in mean colour (issue 28).
+        component: weight of the eye and mouth discriminators' generator term (not in the paper: 0, off).
+            They judge crops at the FFHQ template's boxes (:mod:`hifacegan.training.components`), as
+            GFPGAN's component discriminators do; needs ``data.source: degrade`` with aligned faces.
         perceptual_net: ``"vgg19"`` (the paper; needs the standard weight file locally),
             ``"mobilenet_v2"`` (offline stand-in) or ``"none"``.
         perceptual_weights: path of the perceptual network's weight file ("" = the documented
@@ -174,6 +177,7 @@ class LossConfig:
     perceptual: float = 10.0
     l1: float = 0.0
     lowfreq: float = 0.0
+    component: float = 0.0
     perceptual_net: str = "vgg19"
     perceptual_weights: str = ""
     perceptual_imagenet_norm: bool = True
@@ -304,7 +308,7 @@ def _validate(config: Config) -> None:
     non_negative = {"train.decay_steps": t.decay_steps, "train.warmup_steps": t.warmup_steps,
                     "train.max_minutes": t.max_minutes, "train.log_every": t.log_every, "train.val_every": t.val_every,
                     "train.ckpt_every": t.ckpt_every, "train.keep_every": t.keep_every,
-                    "data.num_workers": d.num_workers}
+                    "data.num_workers": d.num_workers, "loss.component": config.loss.component}
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"{key} must be >= 0, got {value}")

@@ -23,9 +23,19 @@ from torch import nn
 
 from hifacegan.training.perceptual import PERCEPTUAL_LAYER_WEIGHTS, PerceptualNetwork, feature_l1
 
-__all__ = ["FeatureMatchingLoss", "GeneratorObjective", "LSGANLoss", "PerceptualLoss", "discriminator_loss", "lowfreq_l1"]
+__all__ = ["FeatureMatchingLoss", "GeneratorObjective", "LSGANLoss", "PerceptualLoss", "discriminator_loss", "lowfreq_l1",
+           "split_fake_real"]
 
 DiscriminatorOutput = list[list[torch.Tensor]]
+
+
+def split_fake_real(outputs: list[list[torch.Tensor]], n: int) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
+    """Discriminator outputs of a ``[fakes; reals]`` batch -> (fake outputs, real outputs).
+
+    Fakes and reals go through D in one batch, as the official ``discriminate`` does (one pass, so one
+    spectral-norm power iteration per D call, as in the official code).
+    """
+    return [[f[:n] for f in scale] for scale in outputs], [[f[n:] for f in scale] for scale in outputs]
 
 
 class LSGANLoss(nn.Module):

@@ -50,6 +50,7 @@ from hifacegan.io import write_image
 from hifacegan.models import MultiscaleDiscriminator, create_model, save_model
 from hifacegan.models.checkpoint import build_from_state_dict, read_weights
 from hifacegan.training import checkpoint as ckpt
+from hifacegan.training.components import ComponentAdversary, component_boxes
 from hifacegan.training.config import Config, ConfigError, config_to_dict, dump_config
 from hifacegan.training.distributed import (
     ResumableSampler,
@@ -65,7 +66,7 @@ from hifacegan.training.loader import (
     epoch_batches,
     train_loader,
 )
-from hifacegan.training.losses import GeneratorObjective, LSGANLoss, discriminator_loss, total
+from hifacegan.training.losses import GeneratorObjective, LSGANLoss, discriminator_loss, split_fake_real, total
 from hifacegan.training.perceptual import PerceptualNetwork, build_perceptual_network
 from hifacegan.training.run_log import RunLog, install_stop_handlers
 from hifacegan.training.run_record import RunFacts, config_changes, environment, model_card
@@ -105,16 +106,6 @@ class TrainResult:
     exported: Path | None = None
     validation: dict[str, float] = field(default_factory=dict)
     images_per_second: float = 0.0
-
-
-def _split(outputs: list[list[torch.Tensor]], n: int) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
-    """Discriminator outputs of a ``[fakes; reals]`` batch -> (fake outputs, real outputs).
-
-    Fakes and reals go through D in one batch, as the official ``discriminate`` does (one pass, so one
-    spectral-norm power iteration per D call, as in the official code).
-    """
-    return [[f[:n] for f in scale] for scale in outputs], [[f[n:] for f in scale] for scale in outputs]
-
 
 
 # --- the trainer ----------------------------------------------------------------------------------------
@@ -222,6 +213,8 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
+        self.components = (ComponentAdversary(lw.component, t.lr_d, (t.beta1, t.beta2), self._lr_factor).to(self.device)
+                           if lw.component > 0 else None)
 
         if self.info.distributed:
             ids = [self.info.local_rank] if self.device.type == "cuda" else None
@@ -270,6 +263,7 @@ class Trainer:
             "optimizer_d": self.opt_d.state_dict(),
             "scheduler_g": self.sched_g.state_dict(),
             "scheduler_d": self.sched_d.state_dict(),
+            "components": self.components.training_state() if self.components is not None else None,
             "rng": rng,
             "perceptual": self.perceptual_name,
             "config": config_to_dict(self.config),
@@ -319,6 +313,8 @@ class Trainer:
         self.opt_d.load_state_dict(state["optimizer_d"])
         self.sched_g.load_state_dict(state["scheduler_g"])
         self.sched_d.load_state_dict(state["scheduler_d"])
+        if self.components is not None:
+            self.components.load_training_state(state.get("components"))
         self.step = int(state["step"])
         self.elapsed_before = float(state.get("elapsed_s", 0.0))
         rng = state["rng"]
@@ -350,11 +346,18 @@ class Trainer:
         target = batch["target"].to(self.device, non_blocking=True).to(memory_format=self.memory_format)
         return degraded, target
 
+    def _component_boxes(self, batch: dict[str, Any], size: int) -> list | None:
+        """The eye/mouth boxes of a batch, when those discriminators are on and the items say where they lie."""
+        frames = batch.get("face_frame")
+        return component_boxes(frames, size) if self.components is not None and frames is not None else None
+
     def _autocast(self) -> Any:
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
-    def train_step(self, degraded: torch.Tensor, target: torch.Tensor, stop: bool) -> tuple[dict[str, float], bool]:
-        """One G step then one D step (D step skipped during warm-up).
+    def train_step(self, degraded: torch.Tensor, target: torch.Tensor, stop: bool,
+                   boxes: list | None = None) -> tuple[dict[str, float], bool]:
+        """One G step then one D step (D step skipped during warm-up); ``boxes``: the eye/mouth boxes
+        (:func:`~hifacegan.training.components.component_boxes`) when those discriminators are on.
 
         Both backward passes run before either optimiser steps; that changes nothing (G's step does not
         touch D, and D's loss uses the already computed fakes), and lets one synchronisation check every
@@ -375,7 +378,9 @@ class Trainer:
             if not warmup:
                 self.discriminator.requires_grad_(False)
                 outputs = self.d_frozen(torch.cat([torch.cat([degraded, fake], 1), torch.cat([degraded, target], 1)]))
-                terms.update(self.objective.adversarial(*_split(outputs, n)))
+                terms.update(self.objective.adversarial(*split_fake_real(outputs, n)))
+                if self.components is not None and boxes is not None:
+                    terms.update(self.components.generator_terms(fake, boxes))
             g_total = total(terms)
         self.opt_g.zero_grad(set_to_none=True)
         g_total.backward()
@@ -385,9 +390,13 @@ class Trainer:
             with self._autocast():
                 outputs = self.d_train(torch.cat([torch.cat([degraded, fake.detach()], 1),
                                                   torch.cat([degraded, target], 1)]))
-                d_terms = discriminator_loss(self.gan_loss, *_split(outputs, n))
+                d_terms = discriminator_loss(self.gan_loss, *split_fake_real(outputs, n))
+                if self.components is not None and boxes is not None:
+                    d_terms.update(self.components.discriminator_terms(fake, target, boxes))
             self.opt_d.zero_grad(set_to_none=True)
-            d_terms["d_total"].backward()
+            if self.components is not None:
+                self.components.optimizer.zero_grad(set_to_none=True)
+            (d_terms["d_total"] + d_terms.get("d_component", 0.0)).backward()
         names = ["g_total", *terms, *d_terms]
         values = torch.stack([g_total.detach(), *(v.detach().float() for v in terms.values()),
                               *(v.detach().float() for v in d_terms.values())])
@@ -405,6 +414,10 @@ class Trainer:
         self.opt_g.step()
         if not warmup:
             self.opt_d.step()
+        if self.components is not None:
+            if not warmup:
+                self.components.average_gradients(self.info.world_size)
+            self.components.step(update=not warmup and boxes is not None)
         self.sched_g.step()
         with warnings.catch_warnings():
             # During the warm-up D's optimiser does not step but its schedule advances with the global step.
@@ -501,10 +514,11 @@ class Trainer:
                     reason = "stop_at"
                     break
                 fetch_start = time.perf_counter()
-                degraded, target = self._to_device(next(batches))
+                batch = next(batches)
+                degraded, target = self._to_device(batch)
                 data_seconds += time.perf_counter() - fetch_start
                 stop = self._stop_requested or (budget > 0 and self._run_elapsed() >= budget)
-                losses, stop_all = self.train_step(degraded, target, stop)
+                losses, stop_all = self.train_step(degraded, target, stop, self._component_boxes(batch, target.shape[-1]))
                 window_steps += 1
                 bar.update(1)
                 if self.step % min(t.log_every or 10, 10) == 0 or self.step == t.steps:
