@@ -9,6 +9,7 @@ sockets are read from ``/proc`` (Linux).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -131,16 +132,32 @@ def _kill_marked(marker: str) -> None:
             pass
 
 
-def test_local_cluster_listens_on_loopback_and_dies_with_a_killed_driver(tiny_model_file, tmp_path, scratch):
-    photos = _photos(tmp_path / "photos", 60)
-    out, log, marker = tmp_path / "out", tmp_path / "run.log", uuid.uuid4().hex
-    proc = _start(photos, out, tiny_model_file, scratch, marker, log)
+@contextlib.contextmanager
+def _restore_run(photos: Path, out: Path, model: Path, scratch: Path, log: Path):
+    """A running ``restore --engine ray``; yields ``(process, marker)``; kills whatever is left of it after."""
+    marker = uuid.uuid4().hex
+    proc = _start(photos, out, model, scratch, marker, log)
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while not any(r["status"] == "ok" for r in read_manifest(out / "manifest.jsonl")):  # actors at work
-            assert proc.poll() is None, "the run ended before it could be inspected:\n" + log.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"no photo restored within {START_SECONDS} s"
-            time.sleep(0.1)
+        yield proc, marker
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        _kill_marked(marker)
+
+
+def _wait_for_actors_at_work(proc: subprocess.Popen, out: Path, log: Path) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while not any(r["status"] == "ok" for r in read_manifest(out / "manifest.jsonl")):
+        assert proc.poll() is None, "the run ended before it could be inspected:\n" + log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"no photo restored within {START_SECONDS} s"
+        time.sleep(0.1)
+
+
+def test_local_cluster_listens_on_loopback_and_dies_with_a_killed_driver(tiny_model_file, tmp_path, scratch):
+    out, log = tmp_path / "out", tmp_path / "run.log"
+    with _restore_run(_photos(tmp_path / "photos", 60), out, tiny_model_file, scratch, log) as (proc, marker):
+        _wait_for_actors_at_work(proc, out, log)
         cluster = _marked(marker)
         sockets = _listening(cluster)
         assert proc.poll() is None, "the run ended before it could be inspected: give it more photos"
@@ -156,18 +173,11 @@ def test_local_cluster_listens_on_loopback_and_dies_with_a_killed_driver(tiny_mo
         assert left == {}, f"still running {GRACE_SECONDS} s after the kill (of {sorted(cluster.values())})"
         assert list(scratch.iterdir()) == [], "Ray's temporary folder was left behind"
         assert 0 < len(read_manifest(out / "manifest.jsonl")) < 60  # killed mid-batch, as meant
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        _kill_marked(marker)
 
 
 def test_local_cluster_leaves_nothing_after_a_complete_run(tiny_model_file, tmp_path, scratch):
-    photos = _photos(tmp_path / "photos", 3)
-    out, log, marker = tmp_path / "out", tmp_path / "run.log", uuid.uuid4().hex
-    proc = _start(photos, out, tiny_model_file, scratch, marker, log)
-    try:
+    out, log = tmp_path / "out", tmp_path / "run.log"
+    with _restore_run(_photos(tmp_path / "photos", 3), out, tiny_model_file, scratch, log) as (proc, marker):
         assert proc.wait(timeout=START_SECONDS) == 0, log.read_text()[-3000:]
         assert sorted(r["status"] for r in read_manifest(out / "manifest.jsonl")) == ["ok"] * 3
         deadline = time.monotonic() + 5  # SIGKILL is sent before the run exits, delivered a moment later
@@ -175,23 +185,12 @@ def test_local_cluster_leaves_nothing_after_a_complete_run(tiny_model_file, tmp_
             time.sleep(0.1)
         assert left == {}
         assert list(scratch.iterdir()) == [], "Ray's temporary folder was left behind"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        _kill_marked(marker)
 
 
 def test_a_killed_cluster_driver_ends_the_run_with_a_message_and_leaves_nothing(tiny_model_file, tmp_path, scratch):
-    photos = _photos(tmp_path / "photos", 60)
-    out, log, marker = tmp_path / "out", tmp_path / "run.log", uuid.uuid4().hex
-    proc = _start(photos, out, tiny_model_file, scratch, marker, log)
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while not any(r["status"] == "ok" for r in read_manifest(out / "manifest.jsonl")):
-            assert proc.poll() is None, "the run ended before it could be inspected:\n" + log.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"no photo restored within {START_SECONDS} s"
-            time.sleep(0.1)
+    out, log = tmp_path / "out", tmp_path / "run.log"
+    with _restore_run(_photos(tmp_path / "photos", 60), out, tiny_model_file, scratch, log) as (proc, marker):
+        _wait_for_actors_at_work(proc, out, log)
         drivers = [pid for pid in _marked(marker)
                    if b"_driver_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         assert len(drivers) == 1, _marked(marker)
@@ -202,8 +201,3 @@ def test_a_killed_cluster_driver_ends_the_run_with_a_message_and_leaves_nothing(
         assert "--skip-existing resumes" in text and "Traceback" not in text, text[-3000:]
         assert _marked(marker) == {}
         assert list(scratch.iterdir()) == [], "Ray's temporary folder was left behind"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        _kill_marked(marker)

@@ -295,3 +295,19 @@ def test_progress_bar_on_a_terminal_beside_the_log_lines(tmp_path, monkeypatch, 
     else:
         assert "3/3" not in bar  # no bar in a log file or pipe
     assert "step 3/3" in caplog.text  # the log lines are still there
+
+
+def test_a_new_run_starts_from_another_runs_ema_generator_and_discriminator(tmp_path):
+    first = _trainer(tiny_config(tmp_path / "a", "train.steps=3", "train.ckpt_every=3", "train.ema_decay=0.9"))
+    first.fit()
+    first.close()
+    source = latest_checkpoint(tmp_path / "a")
+    second = _trainer(tiny_config(tmp_path / "b", f"model.init_from={source}"))
+    assert second.step == 0 and not second.opt_g.state_dict()["state"]  # a new run, not a resume
+    _assert_identical({"G": first.ema.module.state_dict(), "D": first.discriminator.state_dict()},
+                      {"G": second.generator.state_dict(), "D": second.discriminator.state_dict()})
+    second.close()
+    with pytest.raises(ConfigError, match="do not fit the model settings"):
+        _trainer(tiny_config(tmp_path / "c", f"model.init_from={source}", "model.ndf=16"))
+    with pytest.raises(ConfigError, match="keep one"):
+        tiny_config(tmp_path / "d", f"model.init_from={source}", f"model.pretrained={source}")

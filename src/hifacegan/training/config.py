@@ -65,7 +65,11 @@ class ModelConfig:
         init_gain: gain of the xavier initialisation.
         pretrained: generator weights to start from (fine-tuning): any file :func:`hifacegan.load_model`
             reads (ours, official, BasicSR); its variant and ngf must match. Empty: train from scratch.
-            The discriminator always starts fresh.
+            The discriminator starts fresh.
+        init_from: a training checkpoint (``checkpoints/*.pt`` of an earlier run) to start a new run
+            from: its averaged generator (EMA) and its discriminator, not its optimisers or step. A
+            stage that continues another keeps the discriminator it trained; a fresh one let stage 3's
+            generator drift smooth for its first thousand steps (issue 28). Excludes ``pretrained``.
     """
 
     variant: str = "hifacegan"
@@ -76,6 +80,7 @@ class ModelConfig:
     init: str = "xavier"
     init_gain: float = 0.02
     pretrained: str = ""
+    init_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -312,6 +317,8 @@ def _validate(config: Config) -> None:
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"{key} must be >= 0, got {value}")
+    if m.pretrained and m.init_from:
+        raise ConfigError("model.pretrained and model.init_from both name a starting point; keep one")
     if t.decay_steps > t.steps:
         raise ConfigError(f"train.decay_steps ({t.decay_steps}) cannot exceed train.steps ({t.steps})")
     if not 0.0 <= t.ema_decay < 1.0:
@@ -455,7 +462,7 @@ def config_from_dict(values: dict[str, Any]) -> Config:
 
 #: Path-valued fields: ``~`` is expanded, so a config can put run folders and data under the home folder.
 _PATH_FIELDS = {
-    "model": ("pretrained",),
+    "model": ("pretrained", "init_from"),
     "data": ("train_root", "train_lq_root", "val_root", "val_lq_root", "degradation_config"),
     "loss": ("perceptual_weights",),
 }

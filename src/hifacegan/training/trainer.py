@@ -48,7 +48,6 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from hifacegan.inference import cpu_has_fast_bf16
 from hifacegan.io import write_image
 from hifacegan.models import MultiscaleDiscriminator, create_model, save_model
-from hifacegan.models.checkpoint import build_from_state_dict, read_weights
 from hifacegan.training import checkpoint as ckpt
 from hifacegan.training.components import ComponentAdversary, component_boxes
 from hifacegan.training.config import Config, ConfigError, config_to_dict, dump_config
@@ -71,7 +70,13 @@ from hifacegan.training.perceptual import PerceptualNetwork, build_perceptual_ne
 from hifacegan.training.run_log import RunLog, install_stop_handlers
 from hifacegan.training.run_record import RunFacts, config_changes, environment, model_card
 from hifacegan.training.validation import image_grid, score_generator
-from hifacegan.training.weights import ModelEMA, all_finite, freeze_unused_heads, initialize_official
+from hifacegan.training.weights import (
+    ModelEMA,
+    all_finite,
+    freeze_unused_heads,
+    initialize_official,
+    load_starting_point,
+)
 
 __all__ = ["FINAL_NAME", "NonFiniteLossError", "TrainResult", "Trainer"]
 
@@ -183,11 +188,9 @@ class Trainer:
         if m.init == "xavier":
             initialize_official(self.generator, m.init_gain)
             initialize_official(self.discriminator, m.init_gain)
-        if m.pretrained:
-            # Fine-tuning: same architecture, weights from the file (spectral-norm u/v included).
-            state, _card = read_weights(m.pretrained)
-            pretrained, _, _ = build_from_state_dict(state, m.variant, m.ngf, m.pretrained)
-            self.generator.load_state_dict(pretrained.state_dict())
+        start = load_starting_point(self.generator, self.discriminator, m)
+        if start and self.info.is_main:
+            logger.info("starting from %s", start)
         freeze_unused_heads(self.generator)
         memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
         self.memory_format = memory_format

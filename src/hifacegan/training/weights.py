@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-__all__ = ["ModelEMA", "all_finite", "freeze_unused_heads", "initialize_official"]
+if TYPE_CHECKING:
+    from hifacegan.training.config import ModelConfig
+
+__all__ = ["ModelEMA", "all_finite", "freeze_unused_heads", "initialize_official", "load_starting_point"]
 
 
 class ModelEMA:
@@ -60,3 +65,33 @@ def freeze_unused_heads(generator: nn.Module) -> None:
 def all_finite(module: nn.Module) -> bool:
     """Whether every parameter of ``module`` is free of NaN/inf."""
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
+
+
+def load_starting_point(generator: nn.Module, discriminator: nn.Module, model: ModelConfig) -> str:
+    """Load ``model.pretrained`` (a generator file) or ``model.init_from`` (another run's checkpoint: its EMA
+    generator, else its generator, and its discriminator) into the fresh networks; what was loaded, or "".
+
+    Raises:
+        ConfigError: the checkpoint's networks do not fit the model settings.
+    """
+    from hifacegan.models.checkpoint import build_from_state_dict, read_weights
+    from hifacegan.training.checkpoint import load_checkpoint
+    from hifacegan.training.config import ConfigError
+
+    if model.pretrained:
+        # Fine-tuning: same architecture, weights from the file (spectral-norm u/v included).
+        state, _card = read_weights(model.pretrained)
+        pretrained, _, _ = build_from_state_dict(state, model.variant, model.ngf, model.pretrained)
+        generator.load_state_dict(pretrained.state_dict())
+        return f"the generator of {model.pretrained}"
+    if not model.init_from:
+        return ""
+    checkpoint = load_checkpoint(Path(model.init_from))
+    try:
+        generator.load_state_dict(checkpoint["ema"] or checkpoint["generator"])
+        discriminator.load_state_dict(checkpoint["discriminator"])
+    except RuntimeError as exc:
+        raise ConfigError(f"model.init_from {model.init_from}: its networks do not fit the model settings "
+                          f"({str(exc).splitlines()[0]})") from None
+    which = "EMA generator" if checkpoint["ema"] else "generator"
+    return f"the {which} and discriminator of {model.init_from} (step {int(checkpoint['step'])} of its run)"
