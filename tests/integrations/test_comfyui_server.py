@@ -194,6 +194,9 @@ def test_the_graph_in_a_real_browser(comfyui, tmp_path):
     # and send the page no picture), while the restored image itself comes from that cache.
     workflow["4"]["inputs"]["filename_prefix"] = "hifacegan_graph"
     try:
+        # Loading the graph runs the page's own scripts: Selenium's 30 s default was too short on a loaded CI
+        # machine (a script timeout once, with training beside it); the waits below bound the test as before.
+        browser.set_script_timeout(300)
         browser.get(comfyui.url)
         WebDriverWait(browser, 120).until(lambda d: d.execute_script(
             "return !!(window.comfyAPI && window.comfyAPI.app && window.comfyAPI.app.app.graph)"))
