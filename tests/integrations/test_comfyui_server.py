@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _web_server import CHROMEDRIVER, CHROMIUM, headless_chromium
 from PIL import Image
 
 from hifacegan.io import read_image
@@ -35,7 +36,6 @@ COMFYUI_ARCHIVE = SHARED / "vendor" / "ComfyUI-a125cd84.tar.gz"
 PHOTO = SHARED / "data" / "realworld" / "whole_imgs" / "10045.png"
 PACK = REPO_ROOT / "integrations" / "comfyui"
 COMFYUI_VENV = Path(os.environ.get("HIFACEGAN_COMFYUI_VENV") or REPO_ROOT / ".venv-comfyui")
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 pytestmark = pytest.mark.slow
 
 
@@ -233,14 +233,4 @@ def _browser(tmp_path: Path):
     if missing and not os.environ.get("CI"):
         pytest.skip(f"needs Debian's headless Chromium ({', '.join(missing)} missing): "
                     "apt-get install chromium chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-                 "--window-size=1280,860"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    return headless_chromium(tmp_path, "1280,860")

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _web_server import assert_nothing_left, running_server
+from _web_server import CHROMEDRIVER, CHROMIUM, assert_nothing_left, headless_chromium, running_server
 from PIL import Image
 
 from hifacegan.io import read_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = REPO_ROOT.parent / "shared" / "data" / "realworld" / "whole_imgs"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 pytestmark = pytest.mark.slow
 
 
@@ -40,18 +39,7 @@ def _require_browser() -> None:
 @pytest.fixture
 def browser(tmp_path):
     _require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    # No network here: nothing may try to reach Google's services, and no GPU.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-                 "--window-size=1280,1300"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = headless_chromium(tmp_path, "1280,1300")
     try:
         yield driver
     finally:
