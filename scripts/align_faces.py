@@ -8,7 +8,7 @@ to a photo, so training faces are framed the way restored faces will be.
 Usage::
 
     python scripts/align_faces.py ../shared/data/hq/mebeauty ../shared/data/hq/portraits \\
-        -o ~/hifacegan-runs/data/hq512 --size 512 --val 100
+        -o ~/hifacegan-runs/data/hq512 --size 512
 
 Per photo, the largest face is kept; its *native scale* (photo pixels per crop pixel, > 1 means the
 crop was reduced from a larger face) is recorded in ``OUT/faces.jsonl``. Faces enlarged by more than
@@ -47,7 +47,7 @@ def split_of(person: str, val_fraction: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("inputs", nargs="+", type=Path, help="folders of photos")
     parser.add_argument("-o", "--output", type=Path, required=True, help="writes OUT/train, OUT/val, OUT/faces.jsonl")
     parser.add_argument("--size", type=int, default=512, help="crop side (default 512)")
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip faces the crop enlarges more than this (default 1.6)")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality of the crops (default 95)")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.val_fraction < 1.0:  # a share: 100 would send every face to val and leave train empty
+        parser.error(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
 
     detector = RetinaFaceDetector()
     for split in ("train", "val"):

@@ -254,3 +254,26 @@ def test_whole_face_items_get_degradations_scaled_to_their_size(tmp_path):
         sizes.append(blur["sigma"] / 0.75 if blur["kind"] == "gaussian" else blur["k"] / 2.0)
     # The official sigma 3-8 (motion 10-20 px) of a 512-px face is sigma 0.75-2 (2-5 px) at 128 px.
     assert 1.0 <= min(sizes) and max(sizes) <= 2.67
+
+
+def test_component_patches_hold_an_eye_or_the_mouth_wholly(tmp_path):
+    from hifacegan.training.components import component_boxes
+
+    _write_faces(tmp_path / "hq", count=1, size=40)
+    # 160-px patches of a 512-px face, the renovation model's training items: a random patch holds an eye
+    # or the mouth about one time in ten, a component patch always does.
+    kinds = {}
+    for prob in (0.0, 1.0):
+        ds = DegradedFolderDataset(tmp_path / "hq", 160, tasks=("jpeg",), face_size=512, component_patch_prob=prob)
+        held = []
+        for epoch in range(40):
+            ds.set_epoch(epoch)
+            frame = ds[0]["face_frame"]
+            assert frame[1] % 16 == 0 and frame[2] % 16 == 0  # still on the 16-px grid
+            held.append({kind for _, kind, *_ in component_boxes(frame[None], 160)})
+        kinds[prob] = held
+    assert all(held for held in kinds[1.0])
+    assert {"eye", "mouth"} <= set().union(*kinds[1.0])
+    assert sum(bool(held) for held in kinds[0.0]) < 20
+    with pytest.raises(ValueError, match="component_patch_prob"):
+        DegradedFolderDataset(tmp_path / "hq", 32, component_patch_prob=0.5)  # needs face_size

@@ -311,3 +311,25 @@ def test_a_new_run_starts_from_another_runs_ema_generator_and_discriminator(tmp_
         _trainer(tiny_config(tmp_path / "c", f"model.init_from={source}", "model.ndf=16"))
     with pytest.raises(ConfigError, match="keep one"):
         tiny_config(tmp_path / "d", f"model.init_from={source}", f"model.pretrained={source}")
+
+
+def test_discriminator_warmup_leaves_the_generator_untouched(tmp_path):
+    config = tiny_config(tmp_path / "run", "train.steps=4", "train.d_warmup_steps=2", "train.ema_decay=0.5")
+    trainer = _trainer(config)
+    start = {net: {k: v.clone() for k, v in state.items()} for net, state in _states(trainer).items()}
+    trainer.fit(stop_at=2, save_on_stop=False)
+    calibrated = _states(trainer)
+    # G's weights and the EMA stay; only spectral norm's power-iteration vectors (`*_u`, `*_v`: buffers updated by
+    # every forward in training mode) move.
+    weights = {net: {k: v for k, v in calibrated[net].items() if not k.endswith(("_u", "_v"))} for net in ("G", "EMA")}
+    _assert_identical(weights, {net: {k: start[net][k] for k in weights[net]} for net in weights})
+    assert any(not torch.equal(start["D"][k], calibrated["D"][k]) for k in start["D"]), "D never moved"
+    trainer.fit()
+    trainer.close()
+    after = trainer.generator.state_dict()
+    assert any(not torch.equal(start["G"][k], after[k]) for k in after if after[k].is_floating_point())
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["kind"] == "train"]
+    assert "g_gan" not in train[0] and "d_total" in train[0] and "g_gan" in train[2]
+    with pytest.raises(ConfigError, match="d_warmup_steps"):
+        tiny_config(tmp_path / "x", "train.warmup_steps=1", "train.d_warmup_steps=1")

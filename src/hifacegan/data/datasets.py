@@ -31,10 +31,12 @@ from hifacegan.data.transforms import (
     random_flip,
     random_square_crop,
     random_square_offset,
+    random_square_offset_containing,
     resize_to,
     split_stacked,
 )
 from hifacegan.degradations import TASKS, DegradationConfig, degrade, rng_for
+from hifacegan.faces.align import COMPONENT_BOXES
 from hifacegan.io import ImageReadError, list_images, read_image
 from hifacegan.pixels import uint8_to_chw_tensor
 
@@ -159,6 +161,11 @@ class DegradedFolderDataset(_FallbackDataset):
         face_size: resize the whole face to ``face_size`` first, then cut a random ``size`` patch
             (offsets on a 16-px grid, so mosaic and JPEG blocks fall where they fall on the whole
             face); degradations are applied to the patch. ``None``: no patches.
+        whole_face_prob: with ``face_size``, the share of items that are the whole face reduced to ``size``.
+        component_patch_prob: with ``face_size``, the share of patches placed to hold an eye or the mouth
+            (template boxes, :data:`~hifacegan.faces.align.COMPONENT_BOXES`) wholly: random patches seldom
+            do (an 82-px eye box lies inside a random 160-px patch of a 512-px face 5% of the time), and
+            the eye/mouth discriminators only judge boxes inside the item.
         config: degradation ranges (``None`` = official, made for 512 px faces; see
             :meth:`~hifacegan.degradations.DegradationConfig.scaled_for_size`).
         max_items: keep only the first N readable images (sorted by path).
@@ -172,12 +179,15 @@ class DegradedFolderDataset(_FallbackDataset):
     def __init__(self, root: PathLike | Sequence[PathLike], size: int, tasks: Sequence[str] = ("renovation",),
                  seed: int = 0, random_crop: bool = False, flip: bool = True,
                  config: DegradationConfig | None = None, max_items: int | None = None,
-                 validate: bool = True, face_size: int | None = None, whole_face_prob: float = 0.0) -> None:
+                 validate: bool = True, face_size: int | None = None, whole_face_prob: float = 0.0,
+                 component_patch_prob: float = 0.0) -> None:
         _check_size(size, optional=False)
         if face_size is not None and face_size < size:
             raise ValueError(f"face_size ({face_size}) must be at least the patch size ({size})")
         if not 0.0 <= whole_face_prob <= 1.0 or (whole_face_prob and face_size is None):
             raise ValueError(f"whole_face_prob must be in [0, 1] and needs face_size, got {whole_face_prob}")
+        if not 0.0 <= component_patch_prob <= 1.0 or (component_patch_prob and face_size is None):
+            raise ValueError(f"component_patch_prob must be in [0, 1] and needs face_size, got {component_patch_prob}")
         tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
         unknown = [t for t in tasks if t not in TASKS]
         if not tasks or unknown:
@@ -196,6 +206,7 @@ class DegradedFolderDataset(_FallbackDataset):
         self.random_crop = random_crop
         self.face_size = face_size
         self.whole_face_prob = float(whole_face_prob)
+        self.component_patch_prob = float(component_patch_prob)
         self.flip = flip
         self.config = config
         self.epoch = 0
@@ -227,7 +238,13 @@ class DegradedFolderDataset(_FallbackDataset):
                       else config.scaled_for_size(self.size, reference=self.face_size))
         elif self.face_size is not None:
             face = fit_square(image, self.face_size)
-            top, left = random_square_offset(self.face_size, self.face_size, self.size, rng, grid=16)
+            if self.component_patch_prob and rng.random() < self.component_patch_prob:
+                box = COMPONENT_BOXES[int(rng.integers(len(COMPONENT_BOXES)))]
+                x, y, half = box.centre[0] * self.face_size, box.centre[1] * self.face_size, box.side * self.face_size / 2
+                top, left = random_square_offset_containing(self.face_size, self.size, (x - half, y - half, x + half, y + half),
+                                                            rng, grid=16)
+            else:
+                top, left = random_square_offset(self.face_size, self.face_size, self.size, rng, grid=16)
             target, face_side = face[top:top + self.size, left:left + self.size], self.face_size
         elif self.random_crop:
             target = random_square_crop(image, self.size, rng)

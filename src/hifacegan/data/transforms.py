@@ -6,6 +6,8 @@ passed ``numpy.random.Generator``.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -15,6 +17,7 @@ __all__ = [
     "random_flip",
     "random_square_crop",
     "random_square_offset",
+    "random_square_offset_containing",
     "resize_to",
     "split_stacked",
     "stack_pair",
@@ -63,6 +66,21 @@ def random_square_offset(height: int, width: int, size: int, rng: np.random.Gene
     top = int(rng.integers(0, (height - size) // grid + 1)) * grid
     left = int(rng.integers(0, (width - size) // grid + 1)) * grid
     return top, left
+
+
+def random_square_offset_containing(side: int, size: int, box: tuple[float, float, float, float],
+                                    rng: np.random.Generator, grid: int = 1) -> tuple[int, int]:
+    """``(top, left)`` of a random ``size x size`` window of a ``side x side`` image that wholly holds
+    ``box`` (``x0, y0, x1, y1`` in pixels), multiples of ``grid``; any window when none on the grid does.
+    """
+    starts = []
+    for low, high in ((box[1], box[3]), (box[0], box[2])):  # rows (top), then columns (left)
+        first = max(0, math.ceil((math.ceil(high) - size) / grid) * grid)
+        last = min(side - size, math.floor(low)) // grid * grid
+        if first > last:
+            return random_square_offset(side, side, size, rng, grid)
+        starts.append(first + int(rng.integers(0, (last - first) // grid + 1)) * grid)
+    return starts[0], starts[1]
 
 
 def random_flip(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, bool]:

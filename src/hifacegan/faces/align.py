@@ -10,13 +10,16 @@ the default model's card carries the template measured on its own training crops
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 __all__ = [
+    "COMPONENT_BOXES",
     "FFHQ_TEMPLATE",
     "FFHQ_TEMPLATE_512",
+    "ComponentBox",
     "align",
     "invert_affine",
     "scale_affine",
@@ -33,6 +36,28 @@ FFHQ_TEMPLATE_512 = np.array(
 )
 #: The same template normalised to ``[0, 1]`` of the crop side.
 FFHQ_TEMPLATE = FFHQ_TEMPLATE_512 / 512.0
+
+
+@dataclass(frozen=True)
+class ComponentBox:
+    """A square on the aligned face: ``centre`` and ``side`` as fractions of the face's side.
+
+    Where the eye/mouth discriminators look (:mod:`hifacegan.training.components`) and where
+    component-centred training patches are placed (``data.component_patch_prob``).
+    """
+
+    kind: str
+    centre: tuple[float, float]
+    side: float
+
+
+# Eye boxes a little wider than the eye (0.16 of the face: 82 px at 512, brow to lower lid); the mouth box
+# 0.26 (133 px), centred between the mouth corners, which are 112 px apart in the template.
+COMPONENT_BOXES = (
+    ComponentBox("eye", (float(FFHQ_TEMPLATE[0, 0]), float(FFHQ_TEMPLATE[0, 1])), 0.16),
+    ComponentBox("eye", (float(FFHQ_TEMPLATE[1, 0]), float(FFHQ_TEMPLATE[1, 1])), 0.16),
+    ComponentBox("mouth", (float(FFHQ_TEMPLATE[3:5, 0].mean()), float(FFHQ_TEMPLATE[3:5, 1].mean())), 0.26),
+)
 
 
 def template_points(size: int, template: np.ndarray | list | None = None) -> np.ndarray:

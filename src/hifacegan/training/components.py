@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hifacegan.faces.align import FFHQ_TEMPLATE
+from hifacegan.faces.align import COMPONENT_BOXES, ComponentBox
 from hifacegan.models.discriminator import PatchDiscriminator
 from hifacegan.training.losses import LSGANLoss
 
@@ -35,22 +34,6 @@ logger = logging.getLogger(__name__)
 CROP_SIZE = 64
 
 
-@dataclass(frozen=True)
-class ComponentBox:
-    """A square on the aligned face: ``centre`` and ``side`` as fractions of the face's side."""
-
-    kind: str
-    centre: tuple[float, float]
-    side: float
-
-
-# Eye boxes a little wider than the eye (0.16 of the face: 82 px at 512, brow to lower lid); the mouth box
-# 0.26 (133 px), centred between the mouth corners, which are 112 px apart in the template.
-COMPONENT_BOXES = (
-    ComponentBox("eye", (float(FFHQ_TEMPLATE[0, 0]), float(FFHQ_TEMPLATE[0, 1])), 0.16),
-    ComponentBox("eye", (float(FFHQ_TEMPLATE[1, 0]), float(FFHQ_TEMPLATE[1, 1])), 0.16),
-    ComponentBox("mouth", (float(FFHQ_TEMPLATE[3:5, 0].mean()), float(FFHQ_TEMPLATE[3:5, 1].mean())), 0.26),
-)
 KINDS = ("eye", "mouth")
 
 

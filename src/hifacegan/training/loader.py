@@ -121,7 +121,8 @@ def build_train_dataset(config: Config) -> Dataset:
         return StackedPairDataset(d.train_root, size=d.size, flip=d.flip, seed=seed)
     return DegradedFolderDataset(d.train_root, d.size, tasks=tuple(d.tasks), seed=seed, random_crop=d.random_crop,
                                  flip=d.flip, face_size=d.face_size or None, config=degradation_config(config),
-                                 max_items=d.max_items, whole_face_prob=d.whole_face_prob)
+                                 max_items=d.max_items, whole_face_prob=d.whole_face_prob,
+                                 component_patch_prob=d.component_patch_prob)
 
 
 def build_val_dataset(config: Config) -> Dataset | None:

@@ -359,7 +359,7 @@ class Trainer:
 
     def train_step(self, degraded: torch.Tensor, target: torch.Tensor, stop: bool,
                    boxes: list | None = None) -> tuple[dict[str, float], bool]:
-        """One G step then one D step (D step skipped during warm-up); ``boxes``: the eye/mouth boxes
+        """One G step then one D step (D step skipped during warm-up, G step during D's); ``boxes``: the eye/mouth boxes
         (:func:`~hifacegan.training.components.component_boxes`) when those discriminators are on.
 
         Both backward passes run before either optimiser steps; that changes nothing (G's step does not
@@ -374,11 +374,12 @@ class Trainer:
         """
         t = self.config.train
         warmup = self.step < t.warmup_steps
+        d_only = self.step < t.d_warmup_steps  # D learns G's current output before G feels it
         n = len(degraded)
-        with self._autocast():
+        with self._autocast(), torch.set_grad_enabled(not d_only):
             fake = self.g_train(degraded)
             terms = self.objective.reconstruction(fake, target, l1=t.warmup_l1 if warmup else None)
-            if not warmup:
+            if not warmup and not d_only:
                 self.discriminator.requires_grad_(False)
                 outputs = self.d_frozen(torch.cat([torch.cat([degraded, fake], 1), torch.cat([degraded, target], 1)]))
                 terms.update(self.objective.adversarial(*split_fake_real(outputs, n)))
@@ -386,7 +387,8 @@ class Trainer:
                     terms.update(self.components.generator_terms(fake, boxes))
             g_total = total(terms)
         self.opt_g.zero_grad(set_to_none=True)
-        g_total.backward()
+        if not d_only:
+            g_total.backward()
         d_terms: dict[str, torch.Tensor] = {}
         if not warmup:
             self.discriminator.requires_grad_(True)
@@ -414,19 +416,20 @@ class Trainer:
                 f"step {self.step + 1}: non-finite loss {', '.join(bad)} ({losses}); stopped before updating "
                 f"the weights. The last good checkpoint is {self._last_checkpoint_text()}. Lower the learning "
                 f"rates, check the data for NaN/inf pixels, or try train.amp=off, then resume with --resume auto.")
-        self.opt_g.step()
+        if not d_only:
+            self.opt_g.step()
         if not warmup:
             self.opt_d.step()
         if self.components is not None:
             if not warmup:
                 self.components.average_gradients(self.info.world_size)
             self.components.step(update=not warmup and boxes is not None)
-        self.sched_g.step()
         with warnings.catch_warnings():
-            # During the warm-up D's optimiser does not step but its schedule advances with the global step.
+            # During a warm-up one optimiser does not step but its schedule advances with the global step.
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            self.sched_g.step()
             self.sched_d.step()
-        if self.ema is not None:
+        if self.ema is not None and not d_only:
             self.ema.update(self.generator, self.step)
         self.step += 1
         return losses, stop_all
