@@ -117,3 +117,22 @@ def test_a_checkpoint_without_them_resumes_with_fresh_ones(tmp_path, caplog):
     assert resumed.step == 2
     assert "no eye/mouth discriminators: they start afresh" in caplog.text
     resumed.close()
+
+
+def test_init_from_carries_the_eye_mouth_discriminators(tmp_path):
+    first = _trainer(tiny_config(tmp_path / "a", "loss.component=1.0", "train.steps=2", "train.ckpt_every=2"))
+    first.fit()
+    first.close()
+    checkpoint = latest_checkpoint(tmp_path / "a")
+    started = _trainer(tiny_config(tmp_path / "b", "loss.component=1.0", f"model.init_from={checkpoint}"))
+    for key, value in first.components.discriminators.state_dict().items():
+        assert torch.equal(value, started.components.discriminators.state_dict()[key]), key
+    assert started.step == 0
+    started.close()
+    # A checkpoint of a run without them: they start fresh, and the rest still loads.
+    _trainer(tiny_config(tmp_path / "c", "train.steps=1", "train.ckpt_every=1")).fit()
+    fresh = _trainer(tiny_config(tmp_path / "d", "loss.component=1.0",
+                                 f"model.init_from={latest_checkpoint(tmp_path / 'c')}"))
+    assert any(not torch.equal(value, fresh.components.discriminators.state_dict()[key])
+               for key, value in first.components.discriminators.state_dict().items())
+    fresh.close()

@@ -333,3 +333,13 @@ def test_discriminator_warmup_leaves_the_generator_untouched(tmp_path):
     assert "g_gan" not in train[0] and "d_total" in train[0] and "g_gan" in train[2]
     with pytest.raises(ConfigError, match="d_warmup_steps"):
         tiny_config(tmp_path / "x", "train.warmup_steps=1", "train.d_warmup_steps=1")
+
+
+def test_kept_steps_are_saved_whatever_the_checkpoint_interval(tmp_path):
+    config = tiny_config(tmp_path / "run", "train.steps=7", "train.ckpt_every=3", "train.keep_every=2")
+    trainer = _trainer(config)
+    trainer.fit()
+    trainer.close()
+    kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step_*.pt"))
+    assert kept == ["step_00000002.pt", "step_00000004.pt", "step_00000006.pt"]
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "step_00000004.pt")["step"] == 4

@@ -75,6 +75,7 @@ from hifacegan.training.weights import (
     all_finite,
     freeze_unused_heads,
     initialize_official,
+    load_starting_components,
     load_starting_point,
 )
 
@@ -218,6 +219,9 @@ class Trainer:
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
         self.components = (ComponentAdversary(lw.component, t.lr_d, (t.beta1, t.beta2), self._lr_factor).to(self.device)
                            if lw.component > 0 else None)
+        if self.components is not None and m.init_from and load_starting_components(self.components.discriminators,
+                                                                                     m.init_from):
+            logger.info("the eye/mouth discriminators start from %s too", m.init_from)
 
         if self.info.distributed:
             ids = [self.info.local_rank] if self.device.type == "cuda" else None
@@ -549,7 +553,9 @@ class Trainer:
                                     100 * record["data_wait"])
                     window_start, window_steps, data_seconds, paused = now, 0, 0.0, 0.0
                 pause_start = time.perf_counter()
-                if t.ckpt_every and self.step % t.ckpt_every == 0 and self.step < t.steps:
+                # A kept step is a checkpoint step too, whatever ckpt_every says (keep_every 500 with
+                # ckpt_every 200 kept nothing before step 1,000).
+                if any(every and self.step % every == 0 for every in (t.ckpt_every, t.keep_every)) and self.step < t.steps:
                     last_ckpt = self.save_checkpoint() or last_ckpt
                 if t.val_every and self.step % t.val_every == 0 and self.step < t.steps:
                     self._validate_and_log()

@@ -12,7 +12,8 @@ from torch import nn
 if TYPE_CHECKING:
     from hifacegan.training.config import ModelConfig
 
-__all__ = ["ModelEMA", "all_finite", "freeze_unused_heads", "initialize_official", "load_starting_point"]
+__all__ = ["ModelEMA", "all_finite", "freeze_unused_heads", "initialize_official", "load_starting_components",
+           "load_starting_point"]
 
 
 class ModelEMA:
@@ -95,3 +96,15 @@ def load_starting_point(generator: nn.Module, discriminator: nn.Module, model: M
                           f"({str(exc).splitlines()[0]})") from None
     which = "EMA generator" if checkpoint["ema"] else "generator"
     return f"the {which} and discriminator of {model.init_from} (step {int(checkpoint['step'])} of its run)"
+
+
+def load_starting_components(discriminators: nn.Module, init_from: str) -> bool:
+    """The eye/mouth discriminators of ``model.init_from``'s checkpoint into ``discriminators``, when it has
+    them (its run used ``loss.component``); False when it has none and they start fresh."""
+    from hifacegan.training.checkpoint import load_checkpoint
+
+    state = load_checkpoint(Path(init_from)).get("components")
+    if state is None:
+        return False
+    discriminators.load_state_dict(state["discriminators"])
+    return True
