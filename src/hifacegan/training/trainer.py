@@ -75,7 +75,6 @@ from hifacegan.training.weights import (
     all_finite,
     freeze_unused_heads,
     initialize_official,
-    load_starting_components,
     load_starting_point,
 )
 
@@ -189,7 +188,7 @@ class Trainer:
         if m.init == "xavier":
             initialize_official(self.generator, m.init_gain)
             initialize_official(self.discriminator, m.init_gain)
-        start = load_starting_point(self.generator, self.discriminator, m)
+        start, start_components = load_starting_point(self.generator, self.discriminator, m)
         if start and self.info.is_main:
             logger.info("starting from %s", start)
         freeze_unused_heads(self.generator)
@@ -219,8 +218,8 @@ class Trainer:
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
         self.components = (ComponentAdversary(lw.component, t.lr_d, (t.beta1, t.beta2), self._lr_factor).to(self.device)
                            if lw.component > 0 else None)
-        if self.components is not None and m.init_from and load_starting_components(self.components.discriminators,
-                                                                                     m.init_from):
+        if self.components is not None and start_components is not None:
+            self.components.discriminators.load_state_dict(start_components["discriminators"])
             logger.info("the eye/mouth discriminators start from %s too", m.init_from)
 
         if self.info.distributed:

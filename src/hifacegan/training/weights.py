@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -12,8 +12,7 @@ from torch import nn
 if TYPE_CHECKING:
     from hifacegan.training.config import ModelConfig
 
-__all__ = ["ModelEMA", "all_finite", "freeze_unused_heads", "initialize_official", "load_starting_components",
-           "load_starting_point"]
+__all__ = ["ModelEMA", "all_finite", "freeze_unused_heads", "initialize_official", "load_starting_point"]
 
 
 class ModelEMA:
@@ -68,9 +67,14 @@ def all_finite(module: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
 
-def load_starting_point(generator: nn.Module, discriminator: nn.Module, model: ModelConfig) -> str:
+def load_starting_point(generator: nn.Module, discriminator: nn.Module,
+                        model: ModelConfig) -> tuple[str, dict[str, Any] | None]:
     """Load ``model.pretrained`` (a generator file) or ``model.init_from`` (another run's checkpoint: its EMA
-    generator, else its generator, and its discriminator) into the fresh networks; what was loaded, or "".
+    generator, else its generator, and its discriminator) into the fresh networks.
+
+    Returns:
+        What was loaded (or ""), and the checkpoint's eye/mouth discriminator state when it has one (the
+        caller loads it once those exist; the checkpoint is read only here).
 
     Raises:
         ConfigError: the checkpoint's networks do not fit the model settings.
@@ -84,9 +88,9 @@ def load_starting_point(generator: nn.Module, discriminator: nn.Module, model: M
         state, _card = read_weights(model.pretrained)
         pretrained, _, _ = build_from_state_dict(state, model.variant, model.ngf, model.pretrained)
         generator.load_state_dict(pretrained.state_dict())
-        return f"the generator of {model.pretrained}"
+        return f"the generator of {model.pretrained}", None
     if not model.init_from:
-        return ""
+        return "", None
     checkpoint = load_checkpoint(Path(model.init_from))
     try:
         generator.load_state_dict(checkpoint["ema"] or checkpoint["generator"])
@@ -95,16 +99,6 @@ def load_starting_point(generator: nn.Module, discriminator: nn.Module, model: M
         raise ConfigError(f"model.init_from {model.init_from}: its networks do not fit the model settings "
                           f"({str(exc).splitlines()[0]})") from None
     which = "EMA generator" if checkpoint["ema"] else "generator"
-    return f"the {which} and discriminator of {model.init_from} (step {int(checkpoint['step'])} of its run)"
+    return (f"the {which} and discriminator of {model.init_from} (step {int(checkpoint['step'])} of its run)",
+            checkpoint.get("components"))
 
-
-def load_starting_components(discriminators: nn.Module, init_from: str) -> bool:
-    """The eye/mouth discriminators of ``model.init_from``'s checkpoint into ``discriminators``, when it has
-    them (its run used ``loss.component``); False when it has none and they start fresh."""
-    from hifacegan.training.checkpoint import load_checkpoint
-
-    state = load_checkpoint(Path(init_from)).get("components")
-    if state is None:
-        return False
-    discriminators.load_state_dict(state["discriminators"])
-    return True
