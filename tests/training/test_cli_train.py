@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,16 @@ def fake_data_module(monkeypatch):
     """Stand-in for ``hifacegan.data``'s datasets (the loader's names), serving TinyFaces."""
     calls = []
 
+    real_signature = inspect.signature(loader.DegradedFolderDataset)
+
     class DegradedFolderDataset(TinyFaces):
-        def __init__(self, root, size, tasks=("renovation",), seed=0, random_crop=False, flip=True, config=None,
-                     max_items=None, face_size=None, whole_face_prob=0.0):
-            calls.append({"root": root, "size": size, "tasks": tasks, "seed": seed, "flip": flip,
-                          "max_items": max_items})
-            super().__init__(n=6, size=size, seed=len(calls))
+        def __init__(self, *args, **kwargs):
+            # Bind against the real class's signature, so the loader's call is checked against what the real
+            # dataset accepts (an argument it lacks fails here too) without this stand-in repeating its list.
+            bound = real_signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            calls.append(dict(bound.arguments))
+            super().__init__(n=6, size=bound.arguments["size"], seed=len(calls))
 
         def set_epoch(self, epoch):
             self.epoch = epoch
