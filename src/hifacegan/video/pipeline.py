@@ -220,8 +220,8 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
             video_out.codec_context.time_base = 1 / fps
             audio_out = _add_audio(sink, audio_in, report)
             try:
-                _transcode(source, video_in, audio_in, sink, video_out, audio_out, frame_restorer, tracker,
-                           orientation, options, report, path)
+                _transcode(source, video_in, audio_in, sink, video_out, audio_out, frame_restorer, orientation,
+                           options, report, path)
             except (MemoryError, OSError, RuntimeError, KeyboardInterrupt) as exc:
                 stopped = exc  # keep what was restored: close the file properly below, then say so
             try:
@@ -417,7 +417,7 @@ def _demux(source: Any, streams: list[Any], report: VideoReport) -> Iterator[Any
 
 
 def _transcode(source: Any, video_in: Any, audio_in: Any, sink: Any, video_out: Any, audio_out: Any,
-               restorer: Restorer, tracker: FaceTracker, orientation: _Orientation, options: VideoOptions,
+               restorer: Restorer, orientation: _Orientation, options: VideoOptions,
                report: VideoReport, path: Path) -> None:
     import av
     from tqdm import tqdm
