@@ -343,3 +343,20 @@ def test_kept_steps_are_saved_whatever_the_checkpoint_interval(tmp_path):
     kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step_*.pt"))
     assert kept == ["step_00000002.pt", "step_00000004.pt", "step_00000006.pt"]
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "step_00000004.pt")["step"] == 4
+
+
+def test_trainable_prefixes_freeze_the_rest_of_the_generator(tmp_path):
+    trainer = _trainer(tiny_config(tmp_path / "run", "train.steps=2", "model.trainable=[ups.3, to_rgbs.3]"))
+    before = {k: v.clone() for k, v in trainer.generator.named_parameters()}
+    optimised = {id(p) for group in trainer.opt_g.param_groups for p in group["params"]}
+    trainer.fit()
+    trainer.close()
+    after = dict(trainer.generator.named_parameters())
+    for name, value in after.items():
+        learns = name.startswith(("ups.3.", "to_rgbs.3."))
+        assert (id(value) in optimised) == learns, name
+        if not learns:
+            assert torch.equal(before[name], value), f"{name} moved although frozen"
+    assert any(not torch.equal(before[n], after[n]) for n in after if n.startswith("ups.3.")), "ups.3 never moved"
+    with pytest.raises(ConfigError, match="names no generator parameter.*ups.3"):
+        _trainer(tiny_config(tmp_path / "typo", "model.trainable=[ups.30]"))

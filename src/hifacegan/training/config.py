@@ -70,6 +70,10 @@ class ModelConfig:
             from: its averaged generator (EMA) and its discriminator, not its optimisers or step. A
             stage that continues another keeps the discriminator it trained; a fresh one let stage 3's
             generator drift smooth for its first thousand steps (issue 28). Excludes ``pretrained``.
+        trainable: generator parameter-name prefixes that learn (e.g. ``[ups.2, ups.3, to_rgbs.3]``: the
+            two finest decoder blocks and the RGB head); every other generator weight stays as loaded.
+            Empty: the whole generator learns. Meant for fine-tuning: it limits what a short stage can
+            undo, and backpropagation stops at the first trainable layer. The discriminators always learn.
     """
 
     variant: str = "hifacegan"
@@ -81,6 +85,7 @@ class ModelConfig:
     init_gain: float = 0.02
     pretrained: str = ""
     init_from: str = ""
+    trainable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ from hifacegan.training.validation import image_grid, score_generator
 from hifacegan.training.weights import (
     ModelEMA,
     all_finite,
+    freeze_all_but,
     freeze_unused_heads,
     initialize_official,
     load_starting_point,
@@ -192,6 +193,10 @@ class Trainer:
         if start and self.info.is_main:
             logger.info("starting from %s", start)
         freeze_unused_heads(self.generator)
+        if m.trainable:
+            learning = freeze_all_but(self.generator, m.trainable)
+            if self.info.is_main:
+                logger.info("generator: only %s learn (%.2f M parameters)", ", ".join(m.trainable), learning / 1e6)
         memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
         self.memory_format = memory_format
         # nn.Module.to takes memory_format (documented); its type stubs do not list it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from torch import nn
 if TYPE_CHECKING:
     from hifacegan.training.config import ModelConfig
 
-__all__ = ["ModelEMA", "all_finite", "freeze_unused_heads", "initialize_official", "load_starting_point"]
+__all__ = ["ModelEMA", "all_finite", "freeze_all_but", "freeze_unused_heads", "initialize_official", "load_starting_point"]
 
 
 class ModelEMA:
@@ -60,6 +61,39 @@ def freeze_unused_heads(generator: nn.Module) -> None:
     if isinstance(heads, nn.ModuleList):
         for head in heads[:-1]:
             head.requires_grad_(False)
+
+
+def freeze_all_but(generator: nn.Module, prefixes: Sequence[str]) -> int:
+    """Freeze every parameter of ``generator`` whose name starts with none of ``prefixes`` (``model.trainable``).
+
+    A prefix matches whole name parts: ``ups.2`` matches ``ups.2.conv_0.weight``, not ``ups.20...``.
+    Parameters already frozen (e.g. by :func:`freeze_unused_heads`) stay frozen.
+
+    Returns:
+        How many parameters (elements) still learn.
+
+    Raises:
+        ConfigError: a prefix names no parameter (a typo would otherwise freeze the whole generator).
+    """
+    from hifacegan.training.config import ConfigError
+
+    names = [name for name, _ in generator.named_parameters()]
+    for prefix in prefixes:
+        if not any(_has_prefix(name, prefix) for name in names):
+            parts = sorted({".".join(name.split(".")[:2]) for name in names})
+            raise ConfigError(f"model.trainable: {prefix!r} names no generator parameter; "
+                              f"blocks are: {', '.join(parts)}")
+    learning = 0
+    for name, parameter in generator.named_parameters():
+        if not any(_has_prefix(name, prefix) for prefix in prefixes):
+            parameter.requires_grad_(False)
+        elif parameter.requires_grad:
+            learning += parameter.numel()
+    return learning
+
+
+def _has_prefix(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix.rstrip(".") + ".")
 
 
 def all_finite(module: nn.Module) -> bool:
