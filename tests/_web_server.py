@@ -30,7 +30,12 @@ def headless_chromium(tmp_path: Path, window_size: str):
                  "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium-profile'}",
                  f"--window-size={window_size}"):
         options.add_argument(flag)
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    # Selenium's HTTP read timeout (120 s by default) must outlast the longest script timeout a test sets
+    # (300 s): else a slow page on a loaded machine fails on the transport before the script's own limit
+    # (seen once in the ComfyUI graph test, with training beside it).
+    driver.command_executor.client_config.timeout = 330
+    return driver
 
 
 def free_port() -> int:
