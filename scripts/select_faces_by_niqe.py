@@ -11,6 +11,10 @@ Usage::
 
     python scripts/select_faces_by_niqe.py ~/hifacegan-runs/data/hq512/train \\
         -o ~/hifacegan-runs/data/hq512_niqe45/train --max-niqe 4.5
+    # another threshold, reusing those scores instead of measuring every face again:
+    python scripts/select_faces_by_niqe.py ~/hifacegan-runs/data/hq512/train \\
+        -o ~/hifacegan-runs/data/hq512_niqe425/train --max-niqe 4.25 \\
+        --scores ~/hifacegan-runs/data/hq512_niqe45/train_niqe.csv
 
 The source folder is only read. An existing output folder must be empty (nothing is overwritten).
 """
@@ -36,11 +40,22 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def read_scores(table: Path) -> dict[str, float]:
+    """The scores of an earlier run's table (file name -> NIQE); faces it could not read are left out."""
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and not {"file", "niqe"} <= set(rows[0]):
+        raise ValueError(f"{table} has no 'file' and 'niqe' columns; pass a table this script wrote")
+    return {row["file"]: float(row["niqe"]) for row in rows if row["niqe"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("source", type=Path, help="folder of aligned faces")
     parser.add_argument("-o", "--output", type=Path, required=True, help="new folder for the kept faces")
     parser.add_argument("--max-niqe", type=float, required=True, help="keep faces with standard NIQE <= this")
+    parser.add_argument("--scores", type=Path, default=None,
+                        help="reuse the scores of an earlier run's *_niqe.csv; faces it lacks are measured")
     args = parser.parse_args(argv)
     if not args.source.is_dir():
         parser.error(f"{args.source} is not a folder")
@@ -48,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the output folder must differ from the source folder")
     if args.output.exists() and any(args.output.iterdir()):
         parser.error(f"{args.output} is not empty; choose a new folder")
+    try:
+        known = read_scores(args.scores) if args.scores else {}
+    except (OSError, ValueError) as exc:
+        parser.error(f"cannot use --scores: {exc}")
     args.output.mkdir(parents=True, exist_ok=True)
 
     params = load_niqe_params("standard")
@@ -56,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, str, str]] = []
     for number, path in enumerate(paths, 1):
         try:
-            score = niqe(read_image(path).to_uint8(), params=params)
+            score = known[path.name] if path.name in known else niqe(read_image(path).to_uint8(), params=params)
         except (ImageReadError, ValueError, OSError) as exc:
             print(f"skipped {path.name}: {exc}", file=sys.stderr)
             rows.append((path.name, "", "error"))

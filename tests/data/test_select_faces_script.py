@@ -66,3 +66,36 @@ def test_refuses_a_folder_that_is_not_empty(tmp_path):
     with pytest.raises(SystemExit):
         _script().main([str(source), "-o", str(output), "--max-niqe", "5"])
     assert (output / "keep.txt").read_text() == "mine"
+
+
+def test_reuses_an_earlier_table_of_scores(tmp_path):
+    source = tmp_path / "faces"
+    source.mkdir()
+    scores = _images(source)
+    first = tmp_path / "loose" / "train"
+    assert _script().main([str(source), "-o", str(first), "--max-niqe", "1000"]) == 0
+    table = first.parent / "train_niqe.csv"
+    # Doctor the table: a reused score must decide, not a fresh measurement.
+    ordered = sorted(scores, key=scores.get)
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["niqe"] = "1.0" if row["file"] == ordered[-1] else "9.0"
+    with open(table, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["file", "niqe", "decision"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+    second = tmp_path / "strict" / "train"
+    assert _script().main([str(source), "-o", str(second), "--max-niqe", "2", "--scores", str(table)]) == 0
+    assert sorted(p.name for p in second.iterdir()) == [ordered[-1]]
+
+
+def test_rejects_a_table_without_scores(tmp_path):
+    source = tmp_path / "faces"
+    source.mkdir()
+    table = tmp_path / "other.csv"
+    table.write_text("name,value\na.png,1\n")
+    with pytest.raises(SystemExit):
+        _script().main([str(source), "-o", str(tmp_path / "out"), "--max-niqe", "5", "--scores", str(table)])
+    assert not (tmp_path / "out").exists()
