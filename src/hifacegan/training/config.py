@@ -8,7 +8,8 @@ safe loader (a literal parser: nothing is ever executed), then type-checked like
 
 A file can build on another with ``base: other.yaml`` (resolved relative to the including file; chains
 allowed, loops refused) and state only what it changes: sections are merged key by key, the including
-file's values winning, and any other value (a list included) replaces the base's.
+file's values winning, and any other value (a list included) replaces the base's. Reading files
+(YAML, bases) is :mod:`hifacegan.training.config_files`; this module types and checks the values.
 
 The config is read-only during a run; the resolved config is saved in the run folder and in every
 checkpoint (as BasicSR ``basicsr/train.py`` does), so a run can be reproduced from its folder.
@@ -19,14 +20,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import re
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Union
 
 import yaml
+
+from hifacegan.training.config_files import read_config_file, yaml_load
+from hifacegan.training.errors import ConfigError
 
 __all__ = [
     "Config",
@@ -43,10 +45,6 @@ __all__ = [
     "parse_override",
     "read_config_file",
 ]
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the key, what is wrong and the valid choices."""
 
 
 @dataclass(frozen=True)
@@ -361,36 +359,6 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"data.face_size (patches of whole faces) needs data.source=degrade, got {d.source!r}")
 
 
-# --- YAML reading -------------------------------------------------------------------------------------
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML loader with YAML 1.2 scalars: ``1e-4`` is a float, only true/false are booleans.
-
-    PyYAML follows YAML 1.1, where a float needs a dot (``1.0e-4``), so ``lr: 1e-4`` would be the
-    string ``"1e-4"``, and ``on``/``off``/``yes``/``no`` are booleans, so ``amp: off`` would be False.
-    """
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def _yaml_load(text: str, source: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({exc})") from exc
-
-
 def _type_name(hint: Any) -> str:
     if isinstance(hint, type):
         return hint.__name__
@@ -517,7 +485,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"override {text!r} must look like section.key=value, e.g. train.lr_g=2e-4")
-    value = _yaml_load(raw, f"override {text!r}") if raw.strip() else ""
+    value = yaml_load(raw, f"override {text!r}") if raw.strip() else ""
     if isinstance(value, dict):
         raise ConfigError(f"override {text!r}: set one key at a time (section.key=value), not a mapping")
     return key, value
@@ -547,54 +515,6 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
         current = result.get(section) or {}
         result[section] = {**current, name: value}
     return result
-
-
-#: The top-level key naming the config file a file builds on.
-BASE_KEY = "base"
-
-
-def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """The plain values of a YAML config file, merged onto its ``base`` chain (see the module's notes).
-
-    Raises:
-        ConfigError: an unreadable file, invalid YAML, a top level that is not a mapping, a ``base`` that
-            is not a file name, or bases that lead back to a file already in the chain.
-    """
-    return _read_with_bases(Path(path), [])
-
-
-def _read_with_bases(path: Path, chain: list[Path]) -> dict[str, Any]:
-    if path.resolve() in chain:
-        loop = " -> ".join(str(p) for p in [*chain, path.resolve()])
-        raise ConfigError(f"config bases form a loop: {loop}; remove the base: line that closes it")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
-    values = _yaml_load(text, str(path)) or {}
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: a config must be a mapping at the top level, got {type(values).__name__}")
-    base = values.pop(BASE_KEY, None)
-    if base is None:
-        return values
-    if not isinstance(base, str) or not base.strip():
-        raise ConfigError(f"{path}: {BASE_KEY} must name another config file (e.g. {BASE_KEY}: renovation512.yaml), "
-                          f"got {base!r}")
-    base_path = Path(os.path.expanduser(base))
-    if not base_path.is_absolute():
-        base_path = path.parent / base_path  # relative to the including file, wherever the command runs
-    return _merge(_read_with_bases(base_path, [*chain, path.resolve()]), values)
-
-
-def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``changes`` on top: mappings merged key by key, anything else replaced."""
-    merged = dict(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> Config:
