@@ -86,14 +86,16 @@ def main(argv: list[str] | None = None) -> int:
             kept += 1
         rows.append((path.name, f"{score:.4f}", "kept" if keep else "dropped"))
         if number % 500 == 0:
-            print(f"{number}/{len(paths)} measured, {kept} kept", file=sys.stderr)
+            print(f"{number}/{len(paths)} scored, {kept} kept", file=sys.stderr)
     # The table goes beside the faces' folder, so the dataset never lists it as an image.
     table = args.output.parent / f"{args.output.name}_niqe.csv"
     with open(table, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["file", "niqe", "decision"])
         writer.writerows(rows)
-    print(f"kept {kept} of {len(paths)} faces (standard NIQE <= {args.max_niqe}); scores in {table}")
+    reused = sum(path.name in known for path in paths)
+    print(f"kept {kept} of {len(paths)} faces (standard NIQE <= {args.max_niqe}; {reused} scores reused, "
+          f"{len(paths) - reused} measured); scores in {table}")
     return 0 if kept else 1
 
 
