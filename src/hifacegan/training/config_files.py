@@ -52,7 +52,7 @@ BASE_KEY = "base"
 
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """The plain values of a YAML config file, merged onto its ``base`` chain (see the module's notes).
+    """The plain values of a YAML config file, merged onto its ``base`` chain (rules in :mod:`hifacegan.training.config`).
 
     Raises:
         ConfigError: an unreadable file, invalid YAML, a top level that is not a mapping, a ``base`` that
