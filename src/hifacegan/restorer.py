@@ -193,6 +193,10 @@ class Restorer:
             ``face_template``, else FFHQ's.
         color_fix: keep each face's low frequencies (colour, shading) from the input
             (:func:`hifacegan.keep_input_colors`); ``None``: the model card's ``color_fix``, else off.
+        coarse_pass: restore faces in two passes, at half size for the layout, then at full size
+            (:func:`hifacegan.inference.coarse_to_fine`; opt-in, see there why): ``True`` every face, ``False``
+            none; ``None``: the faces whose NIQE reaches the model card's ``coarse_pass.niqe_at_least`` (none
+            when the card does not say, as the shipped models' cards do not).
         batch_size: faces per forward pass (all faces of a typical photo go in one).
         fidelity_weight: the realness/fidelity knob in ``[0, 1]`` (CodeFormer's ``w``): mix this share
             of the shipped ``fidelity`` model's output into ``model``'s (:class:`~hifacegan.models.blend.FidelityBlend`).
@@ -229,7 +233,7 @@ class Restorer:
                  *, arch: str | None = None, detector: FaceDetector | None = None, face_size: int | None = None,
                  template: np.ndarray | list | None = None, batch_size: int = 16,
                  color_fix: bool | None = None, fidelity_weight: float = 0.0, precision: str = "auto",
-                 runtime: str | None = None, compile: bool = False,
+                 runtime: str | None = None, compile: bool = False, coarse_pass: bool | None = None,
                  background_upsampler: Callable[[np.ndarray, float], np.ndarray] | None = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
@@ -283,6 +287,7 @@ class Restorer:
         self._detector = detector
         self.batch_size = batch_size
         self.color_fix = card_color_fix(self.model) if color_fix is None else color_fix
+        self.coarse_pass = coarse_pass
         self.mask = face_mask(self.face_size)
         self.background_upsampler = background_upsampler
 
@@ -293,14 +298,18 @@ class Restorer:
             self._detector = default_detector()
         return self._detector
 
-    def restore_faces(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+    def restore_faces(self, crops: list[np.ndarray], *, coarse_pass: bool | None = None) -> list[np.ndarray]:
         """Run the generator on float32 RGB crops, all in one batch (up to ``batch_size``); returns the restored crops.
+
+        ``coarse_pass``: as the constructor's, which applies when it is ``None`` (a background, which is no face,
+        passes ``False``).
 
         Raises:
             ValueError: the model's output holds NaN or infinity (nothing is returned, so nothing is pasted).
         """
         return restore_faces(self.model, crops, batch_size=self.batch_size, color_fix=self.color_fix,
-                             precision=self.precision)
+                             precision=self.precision,
+                             coarse_pass=self.coarse_pass if coarse_pass is None else coarse_pass)
 
     def enhance(self, image: Any, aligned: bool = False, only_center_face: bool = False, upscale: float = 1,
                 max_faces: int | None = None) -> RestoreResult:

@@ -63,6 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-w", "--weight", type=unit_float, default=0.0, metavar="W", help="as restore's --weight")
     parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
                         help="as restore's --color-fix (default: as the model card says)")
+    parser.add_argument("--coarse-pass", action=argparse.BooleanOptionalAction, default=None,
+                        help="as restore's --coarse-pass (default: as the model card says)")
     parser.add_argument("--runtime", choices=("auto", "torch", "onnx"), default=None, help="as restore's --runtime")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                         help="as restore's --precision")
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             restorer = Restorer(args.model, color_fix=args.color_fix, fidelity_weight=args.weight,
-                                precision=args.precision, runtime=args.runtime)
+                                precision=args.precision, runtime=args.runtime, coarse_pass=args.coarse_pass)
         except (CheckpointError, ValueError, ImportError) as exc:  # ValueError: fp16 on a CPU
             logger.error("cannot load the model: %s", exc)
             return EXIT_USAGE
@@ -163,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_bytes(out_dir / "realness.md", (table + "\n").encode())
     atomic_write_bytes(out_dir / "realness.csv", _csv(records))
     settings = {"model": args.model or "default", "weight": args.weight, "color_fix": args.color_fix,
-                "niqe_params": niqe_params.name, "restored": str(args.restored) if args.restored else None,
+                "coarse_pass": args.coarse_pass, "niqe_params": niqe_params.name, "restored": str(args.restored) if args.restored else None,
                 "detector_upsample": args.detector_upsample, "identity": models is not None}
     summary = {"groups": [{k: _json_value(v) for k, v in vars(row).items()} for row in rows],
                "failures": failures, "settings": settings}

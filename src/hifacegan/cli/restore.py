@@ -83,6 +83,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--color-fix", action=argparse.BooleanOptionalAction, default=None,
                         help="keep each face's colours and shading from the input, the model's details on top "
                         "(default: as the model card says: on for renovation, off for fidelity; smooths chroma too)")
+    parser.add_argument("--coarse-pass", action=argparse.BooleanOptionalAction, default=None,
+                        help="restore each face in two passes, at half size for its layout, then at full size: "
+                        "fewer misplaced eye lines on badly degraded faces, but wrinkle-like grain (docs/models.md); "
+                        "default: as the model card says (the shipped models: off)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                         help="arithmetic of the model (default auto: bf16 on CPUs with AVX512-BF16 or AMX and on "
                         "GPUs, fp32 elsewhere and always with ONNX Runtime; fp16 is for GPUs). For exact PyTorch "
@@ -156,7 +160,7 @@ def _settings(args: argparse.Namespace) -> tuple[JobOptions, ModelSettings, Batc
                      upscale=args.upscale, max_faces=args.max_faces, ext=args.ext, suffix=args.suffix,
                      max_pixels=max_pixels, video_crf=args.video_crf)
     model = ModelSettings(model=args.model, device=args.device, arch=args.arch, color_fix=args.color_fix,
-                          fidelity_weight=args.weight, precision=args.precision, runtime=args.runtime,
+                          coarse_pass=args.coarse_pass, fidelity_weight=args.weight, precision=args.precision, runtime=args.runtime,
                           compile=args.compile, background=args.bg, background_tile=args.bg_tile)
     batch = BatchOptions(skip_existing=args.skip_existing, shard=args.shard, shard_count=args.shard_count,
                          engine=args.engine, address=args.address, ray_actors=args.ray_actors)

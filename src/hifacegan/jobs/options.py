@@ -8,6 +8,7 @@ plain frozen dataclasses, so a batch can hand them to worker processes (Ray acto
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -115,6 +116,8 @@ class ModelSettings:
         device: ``auto``, ``cpu``, ``cuda``, ``mps`` (or any device string PyTorch takes).
         arch: generator variant of a checkpoint whose keys do not say (one of :data:`ARCH_CHOICES`).
         color_fix: keep each face's colours from the input; ``None``: as the model card says.
+        coarse_pass: restore faces in two passes (half size, then full); ``None``: as the model card says
+            (the shipped models: none).
         fidelity_weight: share of the fidelity model mixed into the model's output, in ``[0, 1]``.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16``.
         runtime: ``auto``, ``torch``, ``onnx`` or ``None`` (``$HIFACEGAN_RUNTIME``, else auto).
@@ -130,6 +133,7 @@ class ModelSettings:
     device: str = "auto"
     arch: str | None = None
     color_fix: bool | None = None
+    coarse_pass: bool | None = None
     fidelity_weight: float = 0.0
     precision: str = "auto"
     runtime: str | None = None
@@ -169,10 +173,11 @@ class ModelSettings:
 
         restorer = Restorer(self.model, device=self.device, arch=self.arch, color_fix=self.color_fix,
                             fidelity_weight=self.fidelity_weight, precision=self.precision, runtime=self.runtime,
-                            compile=bool(self.compile))
+                            compile=bool(self.compile), coarse_pass=self.coarse_pass)
         if self.background == "model":
             # tile 0 = one tile as large as any image (tiled_restore clips the tile to the image's sides).
-            restorer.background_upsampler = ModelBackground(restorer.restore_faces,
+            # Tiles of a background are no faces: never the coarse pass, whatever their NIQE.
+            restorer.background_upsampler = ModelBackground(functools.partial(restorer.restore_faces, coarse_pass=False),
                                                             tile=self.background_tile or 1 << 30)
         else:
             restorer.background_upsampler = lanczos_upscale

@@ -164,6 +164,19 @@ def _even(value: float) -> int:
     return max(2, int(value) // 2 * 2)
 
 
+def _frame_restorer(restorer: Restorer, tracker: FaceTracker) -> Restorer:
+    """The restorer of a video's frames: a shallow copy (sharing the loaded model) with the tracking detector.
+
+    The model card's coarse pass is decided per face from its NIQE; in a video a face near the threshold
+    would switch between one and two passes from frame to frame, and flicker. So frames take it only when
+    asked for explicitly (``coarse_pass=True``).
+    """
+    frame_restorer = copy.copy(restorer)
+    frame_restorer._detector = tracker
+    frame_restorer.coarse_pass = bool(restorer.coarse_pass)
+    return frame_restorer
+
+
 def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOptions) -> VideoReport:
     """Restore every frame of ``path`` and write the result to ``target`` (an ``.mp4``) atomically.
 
@@ -201,9 +214,7 @@ def restore_video(path: Path, target: Path, restorer: Restorer, options: VideoOp
         report.fps, report.size = fps, (out_width, out_height)
         audio_in = _decodable_audio(source, report, path)
         tracker = FaceTracker(restorer.detector, float(fps), options.smoothing)
-        # A shallow copy shares the loaded model; only its detector is swapped for the tracking one.
-        frame_restorer = copy.copy(restorer)
-        frame_restorer._detector = tracker
+        frame_restorer = _frame_restorer(restorer, tracker)
 
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(prefix=".hfg", suffix=".mp4", dir=target.parent)
