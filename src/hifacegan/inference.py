@@ -49,8 +49,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _FAST_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 __all__ = ["CHROMA_SIGMA_FRACTION", "COARSE_PASS_SCALE", "COLOR_FIX_SIGMA_FRACTION", "PRECISIONS", "autocast_dtype",
-           "card_coarse_pass", "card_color_fix", "coarse_to_fine", "cpu_flags", "cpu_has_fast_bf16", "heavily_degraded", "keep_input_colors", "pad_to_multiple", "prepare_for_inference", "restore_faces",
-           "restore_tensor"]
+           "card_coarse_pass", "card_color_fix", "coarse_to_fine", "cpu_flags", "cpu_has_fast_bf16", "heavily_degraded",
+           "keep_input_colors", "pad_to_multiple", "prepare_for_inference", "restore_faces", "restore_tensor"]
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
@@ -223,8 +223,9 @@ def coarse_to_fine(model: nn.Module, images: torch.Tensor, batch_size: int = 8, 
 
     The coarse result (area-reduced input, restored, bicubic-enlarged) is the input of the full-size pass; the
     colour fix of both passes keeps the colours of the original input. Measured on the 100 real faces of
-    ntire_val with the shipped model (``docs/models.md``): standard NIQE 5.17 -> 5.01 when only faces of input NIQE
-    >= 10 take it (every group equal or better; on all faces the mild ones get worse, CelebA 5.40 -> 5.97). Seen
+    ntire_val with the shipped model (``docs/models.md``): standard NIQE 5.17 -> 5.03 when only faces of input NIQE
+    >= 10 take it (WebPhoto 4.93 -> 4.62, Wider 5.45 -> 5.02, the other groups within 0.03; on all faces the mild
+    ones get worse, CelebA 5.40 -> 5.97). Seen
     at full size, though, the gain is mostly texture: the misplaced, glinting eye lines of broken faces go, but the
     first pass draws skin texture at twice its scale, which the second sharpens into wrinkles and grain. Hence
     opt-in, not the default.

@@ -165,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_bytes(out_dir / "realness.md", (table + "\n").encode())
     atomic_write_bytes(out_dir / "realness.csv", _csv(records))
     settings = {"model": args.model or "default", "weight": args.weight, "color_fix": args.color_fix,
-                "coarse_pass": args.coarse_pass, "niqe_params": niqe_params.name, "restored": str(args.restored) if args.restored else None,
+                "coarse_pass": args.coarse_pass, "niqe_params": niqe_params.name,
+                "restored": str(args.restored) if args.restored else None,
                 "detector_upsample": args.detector_upsample, "identity": models is not None}
     summary = {"groups": [{k: _json_value(v) for k, v in vars(row).items()} for row in rows],
                "failures": failures, "settings": settings}

@@ -160,8 +160,8 @@ def _settings(args: argparse.Namespace) -> tuple[JobOptions, ModelSettings, Batc
                      upscale=args.upscale, max_faces=args.max_faces, ext=args.ext, suffix=args.suffix,
                      max_pixels=max_pixels, video_crf=args.video_crf)
     model = ModelSettings(model=args.model, device=args.device, arch=args.arch, color_fix=args.color_fix,
-                          coarse_pass=args.coarse_pass, fidelity_weight=args.weight, precision=args.precision, runtime=args.runtime,
-                          compile=args.compile, background=args.bg, background_tile=args.bg_tile)
+                          coarse_pass=args.coarse_pass, fidelity_weight=args.weight, precision=args.precision,
+                          runtime=args.runtime, compile=args.compile, background=args.bg, background_tile=args.bg_tile)
     batch = BatchOptions(skip_existing=args.skip_existing, shard=args.shard, shard_count=args.shard_count,
                          engine=args.engine, address=args.address, ray_actors=args.ray_actors)
     return job, model, batch

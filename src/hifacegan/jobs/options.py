@@ -177,8 +177,8 @@ class ModelSettings:
         if self.background == "model":
             # tile 0 = one tile as large as any image (tiled_restore clips the tile to the image's sides).
             # Tiles of a background are no faces: never the coarse pass, whatever their NIQE.
-            restorer.background_upsampler = ModelBackground(functools.partial(restorer.restore_faces, coarse_pass=False),
-                                                            tile=self.background_tile or 1 << 30)
+            tiles = functools.partial(restorer.restore_faces, coarse_pass=False)
+            restorer.background_upsampler = ModelBackground(tiles, tile=self.background_tile or 1 << 30)
         else:
             restorer.background_upsampler = lanczos_upscale
         return restorer
