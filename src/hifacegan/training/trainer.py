@@ -34,7 +34,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,7 @@ from hifacegan.training.distributed import (
     cleanup_distributed,
     init_distributed,
 )
+from hifacegan.training.errors import NonFiniteLossError
 from hifacegan.training.loader import (
     build_train_dataset,
     build_val_dataset,
@@ -67,6 +67,7 @@ from hifacegan.training.loader import (
 )
 from hifacegan.training.losses import GeneratorObjective, LSGANLoss, discriminator_loss, split_fake_real, total
 from hifacegan.training.perceptual import PerceptualNetwork, build_perceptual_network
+from hifacegan.training.result import TrainResult
 from hifacegan.training.run_log import RunLog, install_stop_handlers
 from hifacegan.training.run_record import RunFacts, config_changes, environment, model_card
 from hifacegan.training.validation import image_grid, score_generator
@@ -84,34 +85,6 @@ __all__ = ["FINAL_NAME", "NonFiniteLossError", "TrainResult", "Trainer"]
 logger = logging.getLogger(__name__)
 
 FINAL_NAME = "final.safetensors"
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss (or the weights) became NaN/inf; training stopped before applying the bad update."""
-
-
-@dataclass
-class TrainResult:
-    """What :meth:`Trainer.fit` did.
-
-    Attributes:
-        step: steps completed (in all runs of this run folder).
-        images_seen: training images consumed (all processes).
-        reason: ``"done"``, ``"budget"`` (``train.max_minutes`` spent), ``"signal"`` (SIGTERM/SIGINT)
-            or ``"stop_at"`` (the caller's ``stop_at``).
-        checkpoint: last checkpoint written, if any.
-        exported: the exported generator (``final.safetensors``), if any.
-        validation: the last validation metrics.
-        images_per_second: mean training throughput of this run (all processes).
-    """
-
-    step: int
-    images_seen: int
-    reason: str
-    checkpoint: Path | None = None
-    exported: Path | None = None
-    validation: dict[str, float] = field(default_factory=dict)
-    images_per_second: float = 0.0
 
 
 # --- the trainer ----------------------------------------------------------------------------------------
