@@ -42,7 +42,7 @@ PRETRAINED: dict[str, PretrainedWeights] = {
     "lipspade_hq512_ngf24": PretrainedWeights(
         name="lipspade_hq512_ngf24",
         filename="lipspade_hq512_ngf24.safetensors",
-        sha256="2b3671a7668f0a3f0d2ba16788d969739ad08dd21b7379f51c4017707699e7c2",
+        sha256="ced672bc06d090a6ec9e0d84bcae71477e726f14557499d97c0ccb06328e4f3f",
         variant="lipspade",
         ngf=24,
         size=512,
