@@ -223,12 +223,11 @@ def coarse_to_fine(model: nn.Module, images: torch.Tensor, batch_size: int = 8, 
 
     The coarse result (area-reduced input, restored, bicubic-enlarged) is the input of the full-size pass; the
     colour fix of both passes keeps the colours of the original input. Measured on the 100 real faces of
-    ntire_val with the shipped model (``docs/models.md``): standard NIQE 5.17 -> 5.03 when only faces of input NIQE
-    >= 10 take it (WebPhoto 4.93 -> 4.62, Wider 5.45 -> 5.02, the other groups within 0.03; on all faces the mild
-    ones get worse, CelebA 5.40 -> 5.97). Seen
-    at full size, though, the gain is mostly texture: the misplaced, glinting eye lines of broken faces go, but the
-    first pass draws skin texture at twice its scale, which the second sharpens into wrinkles and grain. Hence
-    opt-in, not the default.
+    ntire_val with the previous default model (``docs/models.md``): standard NIQE 5.17 -> 5.03 when only faces of
+    input NIQE >= 10 take it (WebPhoto 4.93 -> 4.62, Wider 5.45 -> 5.02, the other groups within 0.03; on all
+    faces the mild ones get worse, CelebA 5.40 -> 5.97). Seen at full size, though, the gain is mostly texture:
+    the misplaced, glinting eye lines of broken faces go, but the first pass draws skin texture at twice its
+    scale, which the second sharpens into wrinkles and grain. Hence opt-in, not the default.
 
     Args and returns as :func:`restore_tensor`; ``scale`` in ``(0, 1)``.
     """
