@@ -42,6 +42,27 @@ def test_several_processes_append_whole_lines(tmp_path):
     assert {r["input"] for r in records} == {f"w{w}/{i}.jpg" for w in range(WRITERS) for i in range(RECORDS_EACH)}
 
 
+def test_a_record_still_being_written_is_not_taken_for_a_torn_one(tmp_path):
+    # Another writer holds the lock mid-record (a long record reaches the file page by page): a Manifest opened
+    # meanwhile must wait for it, not end the "torn" line with a stray newline.
+    import fcntl
+    import threading
+
+    path = tmp_path / "manifest.jsonl"
+    line = ManifestRecord(input="a.jpg", key="a.jpg", size=1, sha256=None, status="ok").to_line()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, line[:20])
+    opened = threading.Event()
+    thread = threading.Thread(target=lambda: (Manifest(path), opened.set()))
+    thread.start()
+    assert not opened.wait(0.5)  # blocked on the lock
+    os.write(fd, line[20:])
+    os.close(fd)  # releases the lock
+    thread.join(10)
+    assert opened.is_set() and path.read_bytes() == line
+
+
 def test_a_torn_last_line_is_skipped_and_the_next_record_starts_a_new_line(tmp_path, caplog):
     path = tmp_path / "manifest.jsonl"
     Manifest(path).append(ManifestRecord(input="a.jpg", key="a.jpg", size=1, sha256="00", status="ok", faces=2))

@@ -4,12 +4,15 @@ Each record is written with a single ``write`` on a descriptor opened with ``O_A
 lines of concurrent writers (shards, Ray actors) never interleave on a local file system: POSIX makes the
 seek-to-end and the write one step. A process killed mid-line (power loss) can leave a torn last line;
 :func:`read_manifest` skips lines that are not complete JSON, and :class:`Manifest` ends such a line before
-appending, so the next record is not glued to it. NFS does not honour ``O_APPEND`` across clients: there
+appending, so the next record is not glued to it. Writers hold an exclusive ``flock`` while they write or
+look for a torn line: a long record is copied into the file page by page, and without the lock a writer
+starting up could see another's record half-written, take it for torn and add a stray blank line. NFS does not honour ``O_APPEND`` across clients: there
 give each node its own output folder or accept that a rare record may be lost (outputs are unaffected).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -89,6 +92,7 @@ class Manifest:
         line = record.to_line()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
             written = os.write(fd, line)
             while written < len(line):  # only on a full disk or a signal; the reader tolerates the torn line
                 written += os.write(fd, line[written:])
@@ -97,19 +101,19 @@ class Manifest:
             os.close(fd)
 
     def _end_torn_line(self) -> None:
-        # A record cut short by a crash has no newline: end it, so the next record starts on its own line.
+        # A record cut short by a crash has no newline: end it, so the next record starts on its own line. Under
+        # the writers' lock, so that a record another process is still writing is not taken for a torn one.
         try:
-            with open(self.path, "rb") as handle:
-                handle.seek(-1, os.SEEK_END)
-                torn = handle.read(1) != b"\n"
-        except (FileNotFoundError, OSError):
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        except OSError:  # absent (nothing to end) or unreadable (append reports it)
             return
-        if torn:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
                 os.write(fd, b"\n")
-            finally:
-                os.close(fd)
+        finally:
+            os.close(fd)
 
 
 def read_manifest(path: str | os.PathLike) -> list[dict]:
