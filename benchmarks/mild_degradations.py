@@ -46,7 +46,7 @@ def colour_error(image: np.ndarray, truth: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hifacegan.inference import card_coarse_pass, heavily_degraded
+    from hifacegan.inference import card_coarse_pass, takes_coarse_pass
     from hifacegan.metrics import psnr
     from hifacegan.metrics.sharpness import sharpness_ratio
     from hifacegan.pixels import float_to_uint8
@@ -81,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         c_out = np.mean([colour_error(r, t) for r, t in zip(restored, truths)])
         s_in = np.mean([sharpness_ratio(d, t) for d, t in zip(degraded, truths)])
         s_out = np.mean([sharpness_ratio(r, t) for r, t in zip(restored, truths)])
-        two = len(degraded) if args.coarse_pass else 0 if args.coarse_pass is False or threshold is None else sum(
-            heavily_degraded(d, threshold) for d in degraded)
+        two = sum(takes_coarse_pass(restorer.model, d, args.coarse_pass) for d in degraded)
         print(f"| {task} | {p_in:.2f} | {p_out:.2f} | {p_out - p_in:+.2f} | {c_in:.2f} / {c_out:.2f} | "
               f"{s_in:.2f} / {s_out:.2f} | {two} of {len(degraded)} |")
     return 0

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hifacegan.inference import card_coarse_pass, coarse_to_fine, heavily_degraded, restore_faces
+from hifacegan.inference import card_coarse_pass, coarse_to_fine, heavily_degraded, restore_faces, takes_coarse_pass
 from hifacegan.metrics.niqe import niqe
 
 
@@ -164,3 +164,6 @@ def test_the_gate_holds_only_at_the_cards_size():
     assert not np.allclose(out[0], at_size, atol=1e-3)
     assert np.allclose(out[1], other, atol=1e-5)
     assert not np.allclose(restore_faces(model, [other], precision="fp32", coarse_pass=True)[0], other, atol=1e-3)
+    # The benchmarks' count of two-pass faces asks the same function restore_faces does.
+    assert [takes_coarse_pass(model, c) for c in (at_size, other)] == [True, False]
+    assert takes_coarse_pass(model, other, True) and not takes_coarse_pass(model, at_size, False)

@@ -50,7 +50,8 @@ _FAST_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 __all__ = ["CHROMA_SIGMA_FRACTION", "COARSE_PASS_SCALE", "COLOR_FIX_SIGMA_FRACTION", "PRECISIONS", "autocast_dtype",
            "card_coarse_pass", "card_color_fix", "coarse_to_fine", "cpu_flags", "cpu_has_fast_bf16", "heavily_degraded",
-           "keep_input_colors", "pad_to_multiple", "prepare_for_inference", "restore_faces", "restore_tensor"]
+           "keep_input_colors", "pad_to_multiple", "prepare_for_inference", "restore_faces", "restore_tensor",
+           "takes_coarse_pass"]
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
@@ -194,12 +195,24 @@ def card_coarse_pass(model: Any) -> float | None:
     return float(rule["niqe_at_least"]) if "niqe_at_least" in rule else None
 
 
-def _card_size_or_any(model: Any, crop: np.ndarray) -> bool:
+def takes_coarse_pass(model: Any, crop: np.ndarray, coarse_pass: bool | None = None) -> bool:
+    """Whether :func:`restore_faces` restores ``crop`` in two passes (:func:`coarse_to_fine`).
+
+    ``coarse_pass`` ``True``/``False`` decides; ``None``: the model card's rule, for crops of the card's ``size``
+    whose NIQE is at least ``coarse_pass.niqe_at_least`` (never when the card has no rule).
+    """
+    if coarse_pass is not None:
+        return coarse_pass
+    threshold = card_coarse_pass(model)
+    if threshold is None:
+        return False
     # NIQE depends on scale (its 96-px blocks see more of a small face), and the card's threshold was measured on
     # crops of the card's size: a 200-px face blurred by 2 px scores far above a 512-px one. Crops of other sizes
     # (aligned input at its own size) get one pass unless asked.
     size = (getattr(model, "model_card", None) or {}).get("size")
-    return size is None or tuple(np.shape(crop)[:2]) == (int(size), int(size))
+    if size is not None and tuple(np.shape(crop)[:2]) != (int(size), int(size)):
+        return False
+    return heavily_degraded(np.asarray(crop), threshold)
 
 
 def heavily_degraded(crop: np.ndarray, niqe_at_least: float) -> bool:
@@ -296,8 +309,7 @@ def restore_faces(model: Any, crops: Sequence[np.ndarray], *, batch_size: int = 
         precision: ``auto`` (bf16 autocast on CPUs with AVX512-BF16/AMX and on GPUs, else fp32), ``fp32``,
             ``bf16`` or ``fp16`` (GPU); see :func:`autocast_dtype`.
         coarse_pass: restore in two passes (:func:`coarse_to_fine`): ``True`` every crop, ``False`` none;
-            ``None``: the crops of the card's ``size`` whose NIQE is at least its ``coarse_pass.niqe_at_least``
-            (:func:`heavily_degraded`; none when the card does not say).
+            ``None``: as the model card says (:func:`takes_coarse_pass`).
 
     Returns:
         The restored crops, ``uint8`` for ``uint8`` input, else float32 in ``[0, 1]``.
@@ -310,12 +322,9 @@ def restore_faces(model: Any, crops: Sequence[np.ndarray], *, batch_size: int = 
     from hifacegan.tensor import image_to_tensor, tensor_to_image
 
     color_fix = card_color_fix(model) if color_fix is None else color_fix
-    threshold = card_coarse_pass(model) if coarse_pass is None else None
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, crop in enumerate(crops):
-        two_passes = bool(coarse_pass) or (threshold is not None and _card_size_or_any(model, crop)
-                                           and heavily_degraded(np.asarray(crop), threshold))
-        groups.setdefault((*np.shape(crop), two_passes), []).append(index)
+        groups.setdefault((*np.shape(crop), takes_coarse_pass(model, crop, coarse_pass)), []).append(index)
     results: list[np.ndarray | None] = [None] * len(crops)
     with torch.inference_mode():
         for key, indices in groups.items():

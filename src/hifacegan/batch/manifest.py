@@ -6,8 +6,9 @@ seek-to-end and the write one step. A process killed mid-line (power loss) can l
 :func:`read_manifest` skips lines that are not complete JSON, and :class:`Manifest` ends such a line before
 appending, so the next record is not glued to it. Writers hold an exclusive ``flock`` while they write or
 look for a torn line: a long record is copied into the file page by page, and without the lock a writer
-starting up could see another's record half-written, take it for torn and add a stray blank line. NFS does not honour ``O_APPEND`` across clients: there
-give each node its own output folder or accept that a rare record may be lost (outputs are unaffected).
+starting up could see another's record half-written, take it for torn and add a stray blank line. NFS does
+not honour ``O_APPEND`` across clients: there give each node its own output folder or accept that a rare
+record may be lost (outputs are unaffected).
 """
 
 from __future__ import annotations
