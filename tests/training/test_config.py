@@ -279,3 +279,9 @@ def test_generator_weights_given_as_a_training_checkpoint_name_the_right_key(tmp
     torch.save({"conv.weight": torch.zeros(1)}, weights)
     with pytest.raises(TrainingCheckpointError, match="model.pretrained"):
         load_checkpoint(weights)
+
+
+def test_a_negative_mild_input_l1_weight_fails_at_load():
+    with pytest.raises(ConfigError, match="loss.mild_l1 must be >= 0"):
+        load_config(None, ["loss.mild_l1=-1"])
+    assert load_config(None, ["loss.mild_l1=20", "loss.mild_psnr_db=31"]).loss.mild_psnr_db == 31.0

@@ -13,6 +13,8 @@ from hifacegan.training.losses import (
     PerceptualLoss,
     discriminator_loss,
     lowfreq_l1,
+    mild_input_l1,
+    mildness,
     total,
 )
 
@@ -89,3 +91,43 @@ def test_generator_objective_adds_the_lowfreq_term_only_when_weighted():
     assert "g_lowfreq" not in GeneratorObjective(None, l1=0.0).reconstruction(out, target)
     terms = GeneratorObjective(None, l1=0.0, lowfreq=2.0).reconstruction(out, target)
     assert terms.keys() == {"g_lowfreq"} and terms["g_lowfreq"].item() == pytest.approx(2.0 * 0.25)
+
+
+def _with_psnr(target: torch.Tensor, psnr_db: float) -> torch.Tensor:
+    """``target`` plus a checkerboard of amplitude ``a``: MSE ``a**2``, so PSNR ``-20 log10(a)``."""
+    a = 10 ** (-psnr_db / 20)
+    checker = (torch.arange(target.shape[-1]) % 2 * 2 - 1).float().view(1, 1, 1, -1) * a
+    return target + checker
+
+
+def test_mildness_is_the_logistic_of_the_input_psnr_around_the_midpoint():
+    target = torch.full((3, 3, 8, 8), 0.5)
+    degraded = torch.cat([_with_psnr(target[:1], 30.0), _with_psnr(target[:1], 36.0), _with_psnr(target[:1], 20.0)])
+    weights = mildness(degraded, target, midpoint_db=30.0, width_db=1.5)
+    assert weights.shape == (3,)
+    assert weights[0].item() == pytest.approx(0.5, abs=1e-4)
+    assert weights[1].item() == pytest.approx(torch.sigmoid(torch.tensor(4.0)).item(), abs=1e-4)
+    assert weights[2].item() < 0.002  # heavy degradation: the GAN terms decide
+    assert mildness(target, target, midpoint_db=30.0).tolist() == pytest.approx([1.0] * 3)  # identical: fully mild
+
+
+def test_mild_input_l1_counts_each_item_by_its_mildness_and_passes_no_gradient_to_the_weights():
+    target = torch.full((2, 3, 8, 8), 0.5)
+    degraded = torch.cat([_with_psnr(target[:1], 40.0), _with_psnr(target[:1], 15.0)]).requires_grad_(True)
+    output = torch.cat([torch.full((1, 3, 8, 8), 0.6), torch.full((1, 3, 8, 8), 0.9)]).requires_grad_(True)
+    loss = mild_input_l1(output, target, degraded, midpoint_db=30.0)
+    w = mildness(degraded, target, 30.0)
+    assert loss.item() == pytest.approx(((w[0] * 0.1 + w[1] * 0.4) / 2).item(), abs=1e-6)
+    assert loss.item() == pytest.approx(0.1 / 2, abs=2e-3)  # the mild item's error counts, the severe one's hardly
+    loss.backward()
+    assert degraded.grad is None and output.grad is not None
+
+
+def test_generator_objective_adds_the_mild_term_only_when_weighted_and_given_the_input():
+    target = torch.full((1, 3, 8, 8), 0.5)
+    out, degraded = target + 0.1, _with_psnr(target, 45.0)
+    objective = GeneratorObjective(None, l1=0.0, mild_l1=4.0, mild_psnr_db=30.0)
+    assert "g_mild_l1" not in objective.reconstruction(out, target)  # no input, no term
+    assert "g_mild_l1" not in GeneratorObjective(None, l1=1.0).reconstruction(out, target, degraded=degraded)
+    terms = objective.reconstruction(out, target, degraded=degraded)
+    assert terms.keys() == {"g_mild_l1"} and terms["g_mild_l1"].item() == pytest.approx(4.0 * 0.1, rel=1e-4)

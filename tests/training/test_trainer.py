@@ -360,3 +360,14 @@ def test_trainable_prefixes_freeze_the_rest_of_the_generator(tmp_path):
     assert any(not torch.equal(before[n], after[n]) for n in after if n.startswith("ups.3.")), "ups.3 never moved"
     with pytest.raises(ConfigError, match="names no generator parameter.*ups.3"):
         _trainer(tiny_config(tmp_path / "typo", "model.trainable=[ups.30]"))
+
+
+def test_the_mild_input_l1_reaches_the_loop_with_the_batch_inputs(tmp_path):
+    # A midpoint far under any input's PSNR counts every item as mild, so the term is the plain pixel L1 x weight.
+    config = tiny_config(tmp_path / "run", "train.steps=2", "loss.mild_l1=3", "loss.mild_psnr_db=-100", "loss.l1=1")
+    trainer = _trainer(config)
+    trainer.fit()
+    trainer.close()
+    train = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+             if r["kind"] == "train"]
+    assert [r["g_mild_l1"] for r in train] == pytest.approx([3 * r["g_l1"] / config.loss.l1 for r in train], rel=1e-3)

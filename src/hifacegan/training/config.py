@@ -172,6 +172,11 @@ class LossConfig:
         lowfreq: weight of an L1 between 8x8-average-pooled output and target (not in the paper: 0).
             It ties colour and shading to the truth while leaving texture to the GAN terms: a
             generator trained by LSGAN + perceptual alone drifts in mean colour (issue 28).
+        mild_l1: weight of a pixel L1 that counts each item by how mildly it is degraded (not in the paper:
+            0): ``sigmoid((PSNR(input, truth) - mild_psnr_db) / 1.5 dB)``
+            (:func:`hifacegan.training.losses.mild_input_l1`). It asks for faithfulness where the input still
+            holds the detail, so that a restorer does not make a good photo worse (issue 28).
+        mild_psnr_db: the input PSNR (dB, to the truth) at which an item counts half as mild.
         component: weight of the eye and mouth discriminators' generator term (not in the paper: 0, off).
             They judge crops at the FFHQ template's boxes (:mod:`hifacegan.training.components`), as
             GFPGAN's component discriminators do; needs ``data.source: degrade`` with aligned faces.
@@ -188,6 +193,8 @@ class LossConfig:
     perceptual: float = 10.0
     l1: float = 0.0
     lowfreq: float = 0.0
+    mild_l1: float = 0.0
+    mild_psnr_db: float = 30.0
     component: float = 0.0
     perceptual_net: str = "vgg19"
     perceptual_weights: str = ""
@@ -325,7 +332,8 @@ def _validate(config: Config) -> None:
                     "train.d_warmup_steps": t.d_warmup_steps,
                     "train.max_minutes": t.max_minutes, "train.log_every": t.log_every, "train.val_every": t.val_every,
                     "train.ckpt_every": t.ckpt_every, "train.keep_every": t.keep_every,
-                    "data.num_workers": d.num_workers, "loss.component": config.loss.component}
+                    "data.num_workers": d.num_workers, "loss.component": config.loss.component,
+                    "loss.mild_l1": config.loss.mild_l1}
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"{key} must be >= 0, got {value}")

@@ -6,8 +6,9 @@
   real images, ``weight / num_D`` per scale (official ``lambda_feat=10``).
 * :class:`PerceptualLoss`: L1 between perceptual-network features with per-level weights
   1/32, 1/16, 1/8, 1/4, 1 (official ``VGGLoss``, ``lambda_vgg=10``).
-* :class:`GeneratorObjective` combines them (plus an optional pixel L1 and a low-frequency L1, not
-  in the paper) with explicit weights and returns every term for logging.
+* :class:`GeneratorObjective` combines them (plus an optional pixel L1, a low-frequency L1 and a pixel L1 on
+  mildly degraded items, :func:`mild_input_l1`; none in the paper) with explicit weights and returns every
+  term for logging.
 
 All losses are computed in float32, also under bf16 autocast. Images are compared in ``[0, 1]``:
 the generator's ``tanh`` output is used as it is (the official code treats it as ``[0, 1]``).
@@ -24,7 +25,7 @@ from torch import nn
 from hifacegan.training.perceptual import PERCEPTUAL_LAYER_WEIGHTS, PerceptualNetwork, feature_l1
 
 __all__ = ["FeatureMatchingLoss", "GeneratorObjective", "LSGANLoss", "PerceptualLoss", "discriminator_loss", "lowfreq_l1",
-           "split_fake_real"]
+           "mild_input_l1", "mildness", "split_fake_real"]
 
 DiscriminatorOutput = list[list[torch.Tensor]]
 
@@ -115,6 +116,35 @@ def lowfreq_l1(output: torch.Tensor, target: torch.Tensor, pool: int = LOWFREQ_P
                      F.avg_pool2d(target.float(), pool, ceil_mode=True))
 
 
+#: Width (dB) of the logistic step of :func:`mildness`: items 3 dB under the midpoint weigh 0.12, 3 dB over 0.88.
+MILDNESS_WIDTH_DB = 1.5
+
+
+def mildness(degraded: torch.Tensor, target: torch.Tensor, midpoint_db: float,
+             width_db: float = MILDNESS_WIDTH_DB) -> torch.Tensor:
+    """Per item, how mildly degraded it is: ``sigmoid((PSNR(degraded, target) - midpoint_db) / width_db)``, ``(N,)``.
+
+    No gradient flows through it (it weighs a loss, it is not one). Identical images count as 1.
+    """
+    with torch.no_grad():
+        mse = (degraded.float() - target.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+        psnr = -10.0 * torch.log10(mse)  # images in [0, 1]
+        return torch.sigmoid((psnr - midpoint_db) / width_db)
+
+
+def mild_input_l1(output: torch.Tensor, target: torch.Tensor, degraded: torch.Tensor, midpoint_db: float
+                  ) -> torch.Tensor:
+    """Pixel L1 per item, weighted by :func:`mildness` and averaged over the batch.
+
+    Why (issue 28): a generator trained by GAN and perceptual terms redraws texture on every input, so a
+    face that was only slightly blurred or JPEG-compressed comes back 1.5-4 dB below its own input. When the
+    input still holds the detail (its PSNR to the truth is high), the truth is what the output should be; when
+    it does not (heavy real-world degradation), the GAN terms stay in charge of what to draw.
+    """
+    per_item = (output.float() - target.float()).abs().flatten(1).mean(1)
+    return (mildness(degraded, target, midpoint_db) * per_item).mean()
+
+
 @dataclass(frozen=True)
 class _Weights:
     gan: float
@@ -122,6 +152,8 @@ class _Weights:
     perceptual: float
     l1: float
     lowfreq: float
+    mild_l1: float = 0.0
+    mild_psnr_db: float = 30.0
 
 
 class GeneratorObjective(nn.Module):
@@ -134,19 +166,24 @@ class GeneratorObjective(nn.Module):
         perceptual_weight: perceptual weight (official 10).
         l1: pixel L1 weight (not in the paper; 0).
         lowfreq: weight of :func:`lowfreq_l1` (not in the paper; 0).
+        mild_l1: weight of :func:`mild_input_l1` (not in the paper; 0), with ``mild_psnr_db`` its midpoint.
     """
 
     def __init__(self, perceptual: PerceptualNetwork | None, gan: float = 1.0, feat: float = 10.0,
-                 perceptual_weight: float = 10.0, l1: float = 0.0, lowfreq: float = 0.0) -> None:
+                 perceptual_weight: float = 10.0, l1: float = 0.0, lowfreq: float = 0.0, mild_l1: float = 0.0,
+                 mild_psnr_db: float = 30.0) -> None:
         super().__init__()
-        self.weights = _Weights(gan, feat, perceptual_weight, l1, lowfreq)
+        self.weights = _Weights(gan, feat, perceptual_weight, l1, lowfreq, mild_l1, mild_psnr_db)
         self.gan_loss = LSGANLoss()
         self.feat_loss = FeatureMatchingLoss(feat)
         self.perceptual_loss = PerceptualLoss(perceptual, perceptual_weight) if perceptual is not None else None
 
-    def reconstruction(self, output: torch.Tensor, target: torch.Tensor, l1: float | None = None
-                       ) -> dict[str, torch.Tensor]:
-        """Terms that need no discriminator: perceptual and pixel L1 (``l1`` overrides the configured weight)."""
+    def reconstruction(self, output: torch.Tensor, target: torch.Tensor, l1: float | None = None,
+                       degraded: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Terms that need no discriminator: perceptual and pixel L1s (``l1`` overrides the configured weight).
+
+        The mild-input L1 needs the generator's input, ``degraded``; without it the term is left out.
+        """
         terms: dict[str, torch.Tensor] = {}
         if self.perceptual_loss is not None and self.weights.perceptual > 0:
             terms["g_perceptual"] = self.perceptual_loss(output, target)
@@ -155,6 +192,8 @@ class GeneratorObjective(nn.Module):
             terms["g_l1"] = l1_weight * F.l1_loss(output.float(), target.float())
         if self.weights.lowfreq > 0:
             terms["g_lowfreq"] = self.weights.lowfreq * lowfreq_l1(output, target)
+        if self.weights.mild_l1 > 0 and degraded is not None:
+            terms["g_mild_l1"] = self.weights.mild_l1 * mild_input_l1(output, target, degraded, self.weights.mild_psnr_db)
         return terms
 
     def adversarial(self, fake: DiscriminatorOutput, real: DiscriminatorOutput) -> dict[str, torch.Tensor]:

@@ -186,7 +186,8 @@ class Trainer:
         self.perceptual_name = perceptual.name if perceptual is not None else "none"
         lw = config.loss
         self.objective = GeneratorObjective(self.perceptual, gan=lw.gan, feat=lw.feat,
-                                            perceptual_weight=lw.perceptual, l1=lw.l1, lowfreq=lw.lowfreq)
+                                            perceptual_weight=lw.perceptual, l1=lw.l1, lowfreq=lw.lowfreq,
+                                            mild_l1=lw.mild_l1, mild_psnr_db=lw.mild_psnr_db)
         self.gan_loss = LSGANLoss()
 
         g_params = [p for p in self.generator.parameters() if p.requires_grad]
@@ -359,7 +360,8 @@ class Trainer:
         n = len(degraded)
         with self._autocast(), torch.set_grad_enabled(not d_only):
             fake = self.g_train(degraded)
-            terms = self.objective.reconstruction(fake, target, l1=t.warmup_l1 if warmup else None)
+            terms = self.objective.reconstruction(fake, target, l1=t.warmup_l1 if warmup else None,
+                                                  degraded=degraded)
             if not warmup and not d_only:
                 self.discriminator.requires_grad_(False)
                 outputs = self.d_frozen(torch.cat([torch.cat([degraded, fake], 1), torch.cat([degraded, target], 1)]))
