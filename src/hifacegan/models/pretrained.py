@@ -42,7 +42,7 @@ PRETRAINED: dict[str, PretrainedWeights] = {
     "lipspade_hq512_ngf24": PretrainedWeights(
         name="lipspade_hq512_ngf24",
         filename="lipspade_hq512_ngf24.safetensors",
-        sha256="ced672bc06d090a6ec9e0d84bcae71477e726f14557499d97c0ccb06328e4f3f",
+        sha256="ec8cb77153ab72e4fa9b4c3fbb17069831aa6c3ff878647f77112bf5dc608da6",
         variant="lipspade",
         ngf=24,
         size=512,
