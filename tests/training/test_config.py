@@ -285,3 +285,9 @@ def test_a_negative_mild_input_l1_weight_fails_at_load():
     with pytest.raises(ConfigError, match="loss.mild_l1 must be >= 0"):
         load_config(None, ["loss.mild_l1=-1"])
     assert load_config(None, ["loss.mild_l1=20", "loss.mild_psnr_db=31"]).loss.mild_psnr_db == 31.0
+
+
+def test_a_negative_band_spectrum_weight_fails_at_load():
+    with pytest.raises(ConfigError, match="loss.spectrum must be >= 0"):
+        load_config(None, ["loss.spectrum=-0.5"])
+    assert load_config(None, ["loss.spectrum=1.5"]).loss.spectrum == 1.5

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from _tiny import TinyPerceptual
 
 from hifacegan.training.losses import (
+    SPECTRUM_ANGLES,
+    SPECTRUM_RING,
+    SPECTRUM_RINGS,
     FeatureMatchingLoss,
     GeneratorObjective,
     LSGANLoss,
     PerceptualLoss,
+    band_spectrum,
+    band_spectrum_loss,
     discriminator_loss,
     lowfreq_l1,
     mild_input_l1,
@@ -131,3 +138,49 @@ def test_generator_objective_adds_the_mild_term_only_when_weighted_and_given_the
     assert "g_mild_l1" not in GeneratorObjective(None, l1=1.0).reconstruction(out, target, degraded=degraded)
     terms = objective.reconstruction(out, target, degraded=degraded)
     assert terms.keys() == {"g_mild_l1"} and terms["g_mild_l1"].item() == pytest.approx(4.0 * 0.1, rel=1e-4)
+
+
+def _diagonal_stripes(size: int, period: float, amplitude: float) -> torch.Tensor:
+    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                            indexing="ij")
+    return amplitude * torch.sin(2 * torch.pi * (xx + yy) / (period * 2 ** 0.5))
+
+
+def test_band_spectrum_puts_diagonal_stripes_in_one_orientation_of_one_ring():
+    base = torch.full((1, 3, 96, 96), 0.5)
+    striped = base + _diagonal_stripes(96, period=3.0, amplitude=0.05)  # 1/3 cycle per px, along one diagonal
+    rise = (band_spectrum(striped) - band_spectrum(base)).reshape(SPECTRUM_RINGS, SPECTRUM_ANGLES)
+    ring, sector = divmod(int(rise.argmax()), SPECTRUM_ANGLES)
+    assert ring == int(1 / 3 / SPECTRUM_RING) - 1  # the ring holding 0.33 cycles/px
+    assert sector in (SPECTRUM_ANGLES // 4 - 1, SPECTRUM_ANGLES // 4, 3 * SPECTRUM_ANGLES // 4 - 1, 3 * SPECTRUM_ANGLES // 4)
+    mirrored = SPECTRUM_ANGLES - 1 - sector  # the other diagonal holds almost nothing
+    assert rise[ring, sector] > 5 and rise[ring, mirrored] < 0.5 * rise[ring, sector]
+
+
+def test_band_spectrum_loss_leaves_where_texture_lies_free_but_not_how_much():
+    torch.manual_seed(0)
+    def texture() -> torch.Tensor:
+        return 0.5 + 0.1 * torch.randn(2, 1, 256, 256).expand(2, 3, 256, 256)
+
+    target = texture()
+    assert band_spectrum_loss(target, target).item() == 0.0
+    another_draw = band_spectrum_loss(texture(), target).item()  # only the estimation noise of each band
+    half_as_much = band_spectrum_loss(0.5 + 0.5 * (target - 0.5), target).item()
+    assert half_as_much == pytest.approx(math.log(4) ** 2, rel=0.05)  # power 4x lower in every band
+    assert another_draw < 0.05 * half_as_much
+    hatched = (target + _diagonal_stripes(256, period=2.8, amplitude=0.1)).clamp(0, 1)
+    assert band_spectrum_loss(hatched, target).item() > 5 * another_draw  # one band in 108, many times too strong
+
+
+def test_band_spectrum_loss_has_finite_gradients_on_a_flat_output():
+    flat = torch.full((1, 3, 64, 64), 0.4, requires_grad=True)
+    band_spectrum_loss(flat, torch.rand(1, 3, 64, 64)).backward()
+    assert flat.grad is not None and torch.isfinite(flat.grad).all()
+
+
+def test_generator_objective_adds_the_spectrum_term_only_when_weighted():
+    out, target = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    assert "g_spectrum" not in GeneratorObjective(None, l1=1.0).reconstruction(out, target)
+    terms = GeneratorObjective(None, l1=0.0, spectrum=2.0).reconstruction(out, target)
+    assert terms.keys() == {"g_spectrum"}
+    assert terms["g_spectrum"].item() == pytest.approx(2.0 * band_spectrum_loss(out, target).item())

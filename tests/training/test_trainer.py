@@ -371,3 +371,13 @@ def test_the_mild_input_l1_reaches_the_loop_with_the_batch_inputs(tmp_path):
     train = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
              if r["kind"] == "train"]
     assert [r["g_mild_l1"] for r in train] == pytest.approx([3 * r["g_l1"] / config.loss.l1 for r in train], rel=1e-3)
+
+
+def test_the_band_spectrum_loss_reaches_the_loop(tmp_path):
+    config = tiny_config(tmp_path / "run", "train.steps=2", "loss.spectrum=0.5")
+    trainer = _trainer(config)
+    trainer.fit()
+    trainer.close()
+    train = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+             if r["kind"] == "train"]
+    assert len(train) == 2 and all(r["g_spectrum"] > 0 for r in train)

@@ -177,6 +177,10 @@ class LossConfig:
             (:func:`hifacegan.training.losses.mild_input_l1`). It asks for faithfulness where the input still
             holds the detail, so that a restorer does not make a good photo worse (issue 28).
         mild_psnr_db: the input PSNR (dB, to the truth) at which an item counts half as mild.
+        spectrum: weight of the mean squared difference of the log power of output and truth per frequency
+            ring and orientation (:func:`hifacegan.training.losses.band_spectrum_loss`; not in the paper: 0). It leaves where texture
+            lies free but not how much of it there is per scale and direction: against the diagonal hatching
+            the GAN terms draw on skin (issue 28).
         component: weight of the eye and mouth discriminators' generator term (not in the paper: 0, off).
             They judge crops at the FFHQ template's boxes (:mod:`hifacegan.training.components`), as
             GFPGAN's component discriminators do; needs ``data.source: degrade`` with aligned faces.
@@ -195,6 +199,7 @@ class LossConfig:
     lowfreq: float = 0.0
     mild_l1: float = 0.0
     mild_psnr_db: float = 30.0
+    spectrum: float = 0.0
     component: float = 0.0
     perceptual_net: str = "vgg19"
     perceptual_weights: str = ""
@@ -333,7 +338,7 @@ def _validate(config: Config) -> None:
                     "train.max_minutes": t.max_minutes, "train.log_every": t.log_every, "train.val_every": t.val_every,
                     "train.ckpt_every": t.ckpt_every, "train.keep_every": t.keep_every,
                     "data.num_workers": d.num_workers, "loss.component": config.loss.component,
-                    "loss.mild_l1": config.loss.mild_l1}
+                    "loss.mild_l1": config.loss.mild_l1, "loss.spectrum": config.loss.spectrum}
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"{key} must be >= 0, got {value}")

@@ -187,7 +187,7 @@ class Trainer:
         lw = config.loss
         self.objective = GeneratorObjective(self.perceptual, gan=lw.gan, feat=lw.feat,
                                             perceptual_weight=lw.perceptual, l1=lw.l1, lowfreq=lw.lowfreq,
-                                            mild_l1=lw.mild_l1, mild_psnr_db=lw.mild_psnr_db)
+                                            mild_l1=lw.mild_l1, mild_psnr_db=lw.mild_psnr_db, spectrum=lw.spectrum)
         self.gan_loss = LSGANLoss()
 
         g_params = [p for p in self.generator.parameters() if p.requires_grad]
